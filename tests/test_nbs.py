@@ -17,4 +17,4 @@ def test_notebook(nb):
     t0 = time.time()
     ok, _ = nbt.test_nb(nb, skip_flags=cfg.tst_flags, force_flags=FORCE, basepath=cfg.config_path)
     print(f"{nb.name}: {'ok' if ok else 'FAILED'} in {time.time()-t0:.1f}s", file=sys.__stdout__)
-    assert ok, f"{nb} failed: its traceback is above; reproduce with `.venv/bin/nbdev-test --path {nb}`"
+    assert ok, f"{nb} failed: its traceback is above; reproduce with `.venv/bin/nbdev-test {nb}`"

@@ -7,7 +7,7 @@
         turn a jupytext "percent" draft (`# %%` cells) into the notebook, keeping the saved outputs of cells
         whose source did not change. Needs `pip install jupytext`.
 """
-import argparse, json, subprocess, sys
+import argparse, json, os, subprocess, sys
 from pathlib import Path
 
 KERNELSPEC = {"display_name": "python3", "language": "python", "name": "python3"}
@@ -55,7 +55,8 @@ def run(nb, timeout=1200):
     nb.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
     cmd = [_bin('jupyter'), 'nbconvert', '--to', 'notebook', '--execute', '--inplace',
            f'--ExecutePreprocessor.timeout={timeout}', '--ExecutePreprocessor.kernel_name=python3', str(nb)]
-    r = subprocess.run(cmd)  # nbconvert runs the kernel in the notebook's folder, as nbdev-test does
+    env = {**os.environ, 'PYTHONWARNINGS': 'ignore::FutureWarning'}  # torch.jit deprecation noise from fastai imports
+    r = subprocess.run(cmd, env=env)  # nbconvert runs the kernel in the notebook's folder, as nbdev-test does
     d = _tag(json.loads(nb.read_text()), cuda, False); nb.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
     if r.returncode: sys.exit(f"execution of {nb} failed (outputs not saved)")
     subprocess.run([_bin('nbdev-clean'), '--fname', str(nb)], check=True)
