@@ -7,6 +7,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/learner.html.md"""
 # %% ../nbs/06_learner.ipynb #e5fd318c
 from __future__ import annotations
 import hashlib, inspect, json, os, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -110,6 +111,18 @@ def lodisc_cache_dir() -> Path:
 
 _SUPINIT_VERSION = 1
 
+@contextmanager
+def _file_lock(path:Path):
+    "An exclusive lock on `path` for the block (POSIX `flock`; elsewhere no lock): one process trains, the others wait."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try: import fcntl
+    except ImportError: yield; return
+    with open(path, 'w') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def supervised_init(arch:str='vit_micro', # the encoder (a preset name)
                     img_size:int=32,      # input size
                     patch_size:int=8,     # patch size
@@ -131,6 +144,13 @@ def supervised_init(arch:str='vit_micro', # the encoder (a preset name)
     key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
     path = Path(cache_dir or lodisc_cache_dir()) / f"supinit-{arch}-{img_size}px-p{patch_size}-e{epochs}-s{seed}-{key}.pth"
     if path.is_file() and not force: return read_checkpoint(path)
+    with _file_lock(path.with_name(path.name + '.lock')):  # parallel callers (notebooks, ranks) train it once
+        if path.is_file() and not force: return read_checkpoint(path)
+        return _train_supervised_init(cfg, path, device, verbose)
+
+def _train_supervised_init(cfg, path, device, verbose):
+    arch, img_size, patch_size, epochs, n_per_class, bs, lr, wd, scale, seed = (cfg[k] for k in
+        ('arch', 'img_size', 'patch_size', 'epochs', 'n_per_class', 'bs', 'lr', 'wd', 'scale', 'seed'))
     size = img_size if img_size % 16 == 0 and img_size <= 64 else 64    # the toy drawing; the views resize
     with no_random(seed):
         ds = toy_fgvc(n_classes=10, n_per_class=n_per_class, size=size, seed=seed, species='other')
