@@ -6,7 +6,9 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/callbacks.html.md"""
 
 # %% ../nbs/05_callbacks.ipynb #b073090a
 from __future__ import annotations
-import dataclasses, math, random
+import dataclasses, math, os, random, tempfile
+from pathlib import Path
+from fastcore.foundation import L
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -21,7 +23,7 @@ from .eval import embed, knn_accuracy
 
 # %% auto #0
 __all__ = ['LoDiscLoss', 'global_loss', 'local_loss', 'lodisc_metrics', 'fastai_pred', 'LoDiscCallback', 'MomentumUpdate',
-           'KNNMonitor']
+           'KNNMonitor', 'atomic_save', 'NonFiniteLossError', 'StopOnNaN', 'Checkpoint', 'resume_from']
 
 # %% ../nbs/05_callbacks.ipynb #566ff104
 def _field(pred, name):
@@ -261,3 +263,93 @@ class KNNMonitor(Callback):
         fb, lb = embed(model, (xb, yb), which=self.which, bs=self.bs, progress=False)
         fq, lq = embed(model, (xq, yq), which=self.which, bs=self.bs, progress=False)
         return float(knn_accuracy(fb, lb, fq, lq, k=self.k, t=self.t))
+
+# %% ../nbs/05_callbacks.ipynb #83ca9b49
+def atomic_save(obj, # anything `torch.save` takes
+                path, # the file to (over)write
+               ) -> Path:
+    "torch.save to a temporary file in the same folder, then rename: readers see the old file or the new one, never half."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, t = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f: torch.save(obj, f)
+        os.chmod(t, 0o644)                       # mkstemp makes it private; a checkpoint is an ordinary file
+        os.replace(t, path)
+    except BaseException:
+        if os.path.exists(t): os.remove(t)
+        raise
+    return path
+
+# %% ../nbs/05_callbacks.ipynb #c2133967
+class NonFiniteLossError(RuntimeError):
+    "Training produced a NaN or infinite loss."
+
+class StopOnNaN(Callback):
+    "Stop at the first non-finite training loss, before its backward pass, naming the epoch and batch."
+    order = MixedPrecision.order + 1          # after autocast has ended and fastai has computed the loss
+    def before_fit(self): self.learn.last_checkpoint = getattr(self.learn, 'last_checkpoint', None)
+    def after_loss(self):
+        if not self.training or torch.isfinite(self.learn.loss_grad).all(): return
+        where = f"epoch {self.epoch}, batch {self.iter} of {self.n_iter} (training step {self.train_iter})"
+        ck = getattr(self.learn, 'last_checkpoint', None)
+        raise NonFiniteLossError(
+            f"the training loss became {self.learn.loss_grad.detach().float().mean().item()} at {where}; training stopped "
+            f"before this step changed the weights. " + (f"The last good checkpoint is {ck}. " if ck else "")
+            + "Try a lower learning rate, more warm-up, gradient clipping (fastai's GradientClip) or fp32 instead of fp16.")
+
+# %% ../nbs/05_callbacks.ipynb #6d518a2e
+def _plain(o):
+    "fastai optimiser states hold fastcore `L`s and numpy scalars; plain types load with `torch.load(weights_only=True)` and nothing allow-listed."
+    if isinstance(o, (L, list)): return [_plain(v) for v in o]
+    if isinstance(o, tuple): return tuple(_plain(v) for v in o)
+    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, np.generic): return o.item()          # numpy scalars (fastai's scheduled lr, mom...)
+    if isinstance(o, np.ndarray): return torch.from_numpy(o)
+    return o
+
+class Checkpoint(Callback):
+    "After every `every` epochs, write model, optimiser and progress atomically to `path`; `resume_from` continues."
+    order = Recorder.order + 1                # after the Recorder has logged the epoch
+    def __init__(self,
+                 path,                        # the checkpoint file (one file, overwritten)
+                 every:int=1,                 # save every `every` epochs (and after the last)
+                 with_opt:bool=True,          # include the optimiser state (needed to resume exactly)
+                ): self.path, self.every, self.with_opt = Path(path), every, with_opt
+    def after_epoch(self):
+        e = self.epoch
+        if (e + 1) % self.every and e + 1 < self.n_epoch: return
+        state = dict(model=get_model(self.model).state_dict(), epoch=e, n_epoch=self.n_epoch,
+                     values=[list(map(float, v)) for v in self.recorder.values],
+                     config=dict(getattr(self.learn, 'lodisc_config', {}) or {}))
+        if self.with_opt and self.opt is not None: state['opt'] = _plain(self.opt.state_dict())
+        atomic_save(state, self.path)
+        self.learn.last_checkpoint = self.path
+
+# %% ../nbs/05_callbacks.ipynb #b714ed67
+def resume_from(learn, # the Learner to restore (built as for the interrupted run)
+                path,  # a file written by `Checkpoint`
+               ) -> int: # the epoch to pass to `fit`/`fit_one_cycle` as `start_epoch`
+    "Load a `Checkpoint` file into `learn` (weights, optimiser); returns the first epoch still to run."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}: nothing to resume (start without resuming)")
+    try: state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable lodisc_nb checkpoint ({type(e).__name__}: {e}); "
+                         "it may be truncated or another kind of file") from None
+    if not isinstance(state, dict) or 'model' not in state or 'epoch' not in state:
+        raise ValueError(f"{path} is not a lodisc_nb checkpoint written by `Checkpoint` (no 'model'/'epoch' entries)")
+    mine = getattr(learn, 'lodisc_config', None) or {}
+    theirs = state.get('config') or {}
+    diff = {k: (theirs[k], mine[k]) for k in ('arch', 'img_size', 'patch_size', 'use_projector', 'dim', 'mlp_dim')
+            if k in mine and k in theirs and theirs[k] != mine[k]}
+    if diff: raise ValueError(f"{path} was written for another model: " +
+                              ', '.join(f"{k}={a!r} there, {b!r} here" for k, (a, b) in diff.items()))
+    try: get_model(learn.model).load_state_dict(state['model'])
+    except RuntimeError as e: raise ValueError(f"{path} does not fit this model: {str(e)[:500]}") from None
+    if 'opt' in state:
+        if learn.opt is None: learn.create_opt()
+        opt = state['opt']
+        if 'hypers' in opt: opt = {**opt, 'hypers': L(opt['hypers'])}   # a fastai `Optimizer`'s state
+        learn.opt.load_state_dict(opt)
+    learn.last_checkpoint = path
+    return state['epoch'] + 1

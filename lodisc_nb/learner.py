@@ -24,7 +24,7 @@ import fastai.callback.all   # fit_one_cycle, lr_find, to_fp16, summary, progres
 from .data import toy_fgvc, ssl_dls, TwoViews, normalize
 from .vit import ARCHS, ViT, create_vit, read_checkpoint, load_checkpoint
 from .model import LoDisc
-from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics
+from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics, atomic_save
 
 # %% auto #0
 __all__ = ['AdamW', 'default_hparams', 'load_backbone', 'lodisc_cache_dir', 'supervised_init', 'create_encoder', 'lodisc_learner',
@@ -91,18 +91,6 @@ class _OneView(Callback):
         if self.gen is None or self.gen.device != x.device: self.gen = torch.Generator(device=x.device).manual_seed(self.seed)
         self.learn.xb = (self.views.view(x, 0, self.gen),)
 
-def _atomic_save(obj, path:Path):
-    "torch.save to a temporary file in the same folder, then rename: readers see the old file or the new one, never half."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, t = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f: torch.save(obj, f)
-        os.chmod(t, 0o644)                       # mkstemp makes it private; a cache file is an ordinary file
-        os.replace(t, path)
-    except BaseException:
-        if os.path.exists(t): os.remove(t)
-        raise
-    return path
 
 # %% ../nbs/06_learner.ipynb #7d192591
 def lodisc_cache_dir() -> Path:
@@ -162,7 +150,7 @@ def _train_supervised_init(cfg, path, device, verbose):
         else:
             with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, wd=wd, pct_start=0.1)
     sd = {k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}
-    _atomic_save(sd, path)
+    atomic_save(sd, path)
     return sd
 
 # %% ../nbs/06_learner.ipynb #c27d568e
@@ -254,4 +242,4 @@ def export_backbone(learn_or_model, # a `Learner` (or a `LoDisc`, or a `ViT`)
     if which not in ('online', 'momentum'): raise ValueError(f"which must be 'online' or 'momentum', got {which!r}")
     enc = getattr(m, 'encoder' if which == 'online' else 'momentum_encoder', m if which == 'online' else None)
     if enc is None: raise ValueError(f"{type(m).__name__} has no momentum encoder")
-    return _atomic_save({k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}, Path(path))
+    return atomic_save({k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}, Path(path))
