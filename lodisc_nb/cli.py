@@ -8,7 +8,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/cli.html.md"""
 __all__ = ['DATA_CHOICES', 'METHODS', 'COLUMNS', 'arg_parser', 'parse_args', 'make_dls', 'initial_weights', 'EpochCSV',
            'train_method', 'attention_masks', 'evaluate', 'results_table', 'hardware', 'write_report', 'main', 'cli']
 
-# %% ../nbs/09_cli.ipynb #dfd002b6
+# %% ../nbs/09_cli.ipynb #8d137e9d
 import argparse, json, math, os, sys, time, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -21,12 +21,13 @@ from .data import toy_fgvc, load_dataset, ssl_dls, DATASETS
 from .learner import lodisc_learner, mocov3_learner, supervised_init, export_backbone
 from .callbacks import Checkpoint, StopOnNaN, NonFiniteLossError, resume_from
 from .vit import vit_to_timm
+from .distributed import setup_distributed, ddp_ctx, is_main_process, barrier
 from fastai.callback.progress import CSVLogger
 from fastai.torch_core import get_model
 from .eval import embed, retrieval_metrics, knn_accuracy, probe_features, localisation_score
 from .viz import show_dashboard, show_masking, show_retrieval, lodisc_masks
 
-# %% ../nbs/09_cli.ipynb #bbf965fa
+# %% ../nbs/09_cli.ipynb #0d8dd16a
 DATA_CHOICES = ('toy', 'fashion-mnist', 'cub', 'cars', 'aircraft', 'folder')
 
 def _positive(kind):
@@ -84,7 +85,7 @@ def arg_parser() -> argparse.ArgumentParser:
     o.add_argument('--resume', action='store_true', help="continue from the checkpoints in --out")
     return p
 
-# %% ../nbs/09_cli.ipynb #e8e12755
+# %% ../nbs/09_cli.ipynb #82951f70
 def parse_args(argv=None) -> argparse.Namespace:
     "Parse and check `lodisc-train` arguments (exits with status 2 and a clear message on bad ones)."
     p = arg_parser()
@@ -105,7 +106,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--resume: {a.out} holds no run to continue (no config.json); drop --resume or pick the right --out")
     return a
 
-# %% ../nbs/09_cli.ipynb #ca570dde
+# %% ../nbs/09_cli.ipynb #3c335b52
 def make_dls(args) -> 'DataLoaders':
     "The loaders the run trains and evaluates on."
     aug = dict(scale=(args.scale, 1.))
@@ -121,7 +122,7 @@ def initial_weights(args):
         return supervised_init(args.arch, img_size=args.img_size, patch_size=args.patch_size, device=args.device)
     return Path(args.init).expanduser()
 
-# %% ../nbs/09_cli.ipynb #edbf2d8f
+# %% ../nbs/09_cli.ipynb #f669d6ae
 METHODS = {'LoDisc': lodisc_learner, 'MoCo v3': mocov3_learner}
 
 def _folder(out, method): return Path(out) / method.lower().replace(' ', '')
@@ -149,19 +150,20 @@ def train_method(method:str, # 'LoDisc' or 'MoCo v3'
     kw = dict(arch=args.arch, img_size=args.img_size, patch_size=args.patch_size, pretrained=init,
               keep_ratio=args.keep_ratio, mask_mode=args.mask_mode, fusion=args.fusion, seed=args.seed,
               lr=args.lr, path=folder,
-              cbs=[Checkpoint(folder / 'checkpoint.pth'), StopOnNaN(), EpochCSV(folder / 'history.csv')])
+              cbs=[Checkpoint(folder / 'checkpoint.pth'), StopOnNaN()] + ([EpochCSV(folder / 'history.csv')] if is_main_process() else []))
     if method == 'LoDisc': kw['local_weight'] = args.local_weight
     set_seed(args.seed)
     learn = METHODS[method](dls, **kw)
     start = resume_from(learn, folder / 'checkpoint.pth') if args.resume and (folder / 'checkpoint.pth').is_file() else 0
-    if start == 0 and (folder / 'history.csv').exists(): (folder / 'history.csv').unlink()
+    say = print if is_main_process() else (lambda *a: None)
+    if start == 0 and is_main_process() and (folder / 'history.csv').exists(): (folder / 'history.csv').unlink()
     if start < args.epochs:
-        print(f"{method}: {'resuming at epoch ' + str(start) if start else 'training'} ({args.epochs} epochs)")
-        learn.fit_one_cycle(args.epochs, pct_start=0.1, start_epoch=start)
-    else: print(f"{method}: already trained ({args.epochs} epochs in {folder / 'checkpoint.pth'})")
+        say(f"{method}: {'resuming at epoch ' + str(start) if start else 'training'} ({args.epochs} epochs)")
+        with ddp_ctx(learn): learn.fit_one_cycle(args.epochs, pct_start=0.1, start_epoch=start)   # DDP only when launched so
+    else: say(f"{method}: already trained ({args.epochs} epochs in {folder / 'checkpoint.pth'})")
     return learn
 
-# %% ../nbs/09_cli.ipynb #016573f8
+# %% ../nbs/09_cli.ipynb #1ddb34d5
 @torch.no_grad()
 def attention_masks(learn, dl, keep_ratio=None, fusion=None):
     "Kept-patch masks (B, N) of every image of `dl` (in order), from the momentum encoder's fused attention."
@@ -190,7 +192,7 @@ def evaluate(learn, # a trained LoDisc or MoCo v3 learner
     res['eval_seconds'] = time.time() - t0
     return {k: float(v) for k, v in res.items()}
 
-# %% ../nbs/09_cli.ipynb #0f808bf0
+# %% ../nbs/09_cli.ipynb #f80df4fd
 COLUMNS = {'rank1': 'Rank-1', 'rank5': 'Rank-5', 'mAP': 'mAP', 'knn': 'kNN', 'linear_top1': 'linear top-1',
            'linear_top5': 'linear top-5', 'on_part': 'kept on part', 'on_part_random': 'random on part'}
 
@@ -210,7 +212,7 @@ def hardware(device) -> str:
     except (OSError, StopIteration): pass
     return f"{cpu}, {os.cpu_count()} cores"
 
-# %% ../nbs/09_cli.ipynb #67797eff
+# %% ../nbs/09_cli.ipynb #86c9ac96
 def _savefig(fig, path):
     fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)
     return path.name
@@ -233,7 +235,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
     figs['retrieval (LoDisc, test images)'] = _savefig(
         show_retrieval(f, l, test.images, queries=(0, 1, 2), k=5, classes=getattr(dls, 'classes', None)), out / 'retrieval.png')
     dev = str(next(get_model(main.model).parameters()).device)
-    meta = dict(config={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    meta = dict(config={k: str(v) if isinstance(v, (Path, torch.device)) else v for k, v in vars(args).items()},
                 hardware=hardware(dev), device=dev, torch=torch.__version__, seconds=seconds, results=results)
     (out / 'metrics.json').write_text(json.dumps(meta, indent=2))
     enc = get_model(main.model).encoder
@@ -260,11 +262,14 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
     path.write_text("\n".join(md))
     return path
 
-# %% ../nbs/09_cli.ipynb #1f263949
+# %% ../nbs/09_cli.ipynb #f42bc536
 def main(argv=None) -> int:
     "Run `lodisc-train` with `argv` (default: the command line); returns the exit status."
     args = parse_args(argv)
-    out = args.out; out.mkdir(parents=True, exist_ok=True)
+    args.device = setup_distributed(args.device)   # under accelerate/torchrun: this process's GPU and the process group
+    lead = is_main_process()                        # only the main process writes files and prints the report
+    out = args.out
+    if lead: out.mkdir(parents=True, exist_ok=True)
     cfg = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ('resume', 'device', 'out')}
     if args.resume:
         old = json.loads((out / 'config.json').read_text())
@@ -273,13 +278,16 @@ def main(argv=None) -> int:
             print("lodisc-train: error: --resume with other settings than the run in " + str(out) + ": " +
                   ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in diff.items()), file=sys.stderr)
             return 2
-    (out / 'config.json').write_text(json.dumps(cfg, indent=2))
+    if lead: (out / 'config.json').write_text(json.dumps(cfg, indent=2))
+    barrier()
     seconds, learners, results = {}, {}, {}
     try:
         t = time.time(); dls = make_dls(args); init = initial_weights(args); seconds['data and init'] = time.time() - t
-        for method in ['LoDisc'] + (['MoCo v3'] if args.baseline else []):
+        for method in ['LoDisc'] + (['MoCo v3'] if args.baseline else []):   # train everything on every process first,
             t = time.time(); learners[method] = train_method(method, dls, args, init); seconds[method] = time.time() - t
-            t = time.time(); results[method] = evaluate(learners[method], dls, args.probe_epochs, args.keep_ratio)
+        if not lead: return 0                                                  # then evaluate and report on the main one
+        for method, learn in learners.items():
+            t = time.time(); results[method] = evaluate(learn, dls, args.probe_epochs, args.keep_ratio)
             seconds[f'{method} evaluation'] = time.time() - t
         report = write_report(args, dls, learners, results, seconds)
     except KeyboardInterrupt:
@@ -296,3 +304,5 @@ def main(argv=None) -> int:
 def cli():
     "Console entry point of `lodisc-train`."
     sys.exit(main())
+
+if __name__ == '__main__' and '__file__' in globals(): cli()   # `python -m lodisc_nb.cli` (e.g. under accelerate launch)
