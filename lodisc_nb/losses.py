@@ -8,10 +8,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/losses.html.md"""
 __all__ = ['contrastive_loss', 'ddp_contrastive_check', 'lodisc_loss']
 
 # %% ../nbs/03_losses.ipynb #bf493c5f
-import os, socket, subprocess, sys, tempfile
 from contextlib import nullcontext
-from datetime import timedelta
-from pathlib import Path
 import torch
 import torch.nn.functional as F
 import torch.distributed as dist
@@ -47,35 +44,13 @@ def contrastive_loss(q:torch.Tensor, # (B, D) queries (online branch), one row p
         return F.cross_entropy(logits, labels) * (2 * tau)
 
 # %% ../nbs/03_losses.ipynb #2340b5e7
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-def _ddp_worker(rank, world_size, port, folder):
-    "One process of `ddp_contrastive_check`: its slice of the batch, gathered keys, loss and gradient saved to `folder`."
-    torch.set_num_threads(1)
-    d = torch.load(Path(folder) / 'inputs.pt')
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world_size,
-                            timeout=timedelta(seconds=60))
-    try:
-        b = d['q'].shape[0] // world_size
-        q = d['q'][rank * b:(rank + 1) * b].clone().requires_grad_()
-        loss = contrastive_loss(q, d['k'][rank * b:(rank + 1) * b], d['tau'])
-        loss.backward()
-        torch.save(dict(loss=loss.detach(), grad=q.grad), Path(folder) / f'rank{rank}.pt')
-    finally: dist.destroy_process_group()
-
-def _ddp_main(world_size, port, folder):
-    "Entry point of the helper process: rank 0 here, ranks 1.. forked from it (torch is imported once)."
-    import multiprocessing as mp
-    ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
-    procs = [ctx.Process(target=_ddp_worker, args=(r, world_size, port, folder), daemon=True) for r in range(1, world_size)]
-    for p in procs: p.start()
-    try: _ddp_worker(0, world_size, port, folder)
-    finally:
-        for p in procs: p.join(60)
-    bad = [p.exitcode for p in procs if p.exitcode]
-    if bad: sys.exit(f"worker processes failed with exit codes {bad}")
+def _ddp_loss_step(q, k, tau):
+    "One process of `ddp_contrastive_check`: its share of the batch, gathered keys, its loss and the gradient of its queries."
+    r, n = dist.get_rank(), dist.get_world_size()
+    q = q.tensor_split(n)[r].clone().requires_grad_()
+    loss = contrastive_loss(q, k.tensor_split(n)[r], tau)
+    loss.backward()
+    return dict(loss=loss.detach(), grad=q.grad)
 
 # %% ../nbs/03_losses.ipynb #71b760f0
 def ddp_contrastive_check(q:torch.Tensor, # (B, D) queries of the whole batch; B divisible by world_size
@@ -86,16 +61,9 @@ def ddp_contrastive_check(q:torch.Tensor, # (B, D) queries of the whole batch; B
                          )->dict: # 'loss' (world_size,) per-rank losses; 'grad' (B, D) each rank's gradient of its queries
     "Run `contrastive_loss` in `world_size` CPU processes (gloo), each on its slice of the batch, as DDP would."
     if q.shape[0] % world_size: raise ValueError(f"batch {q.shape[0]} is not divisible by world_size {world_size}")
-    import lodisc_nb
-    root = str(Path(lodisc_nb.__file__).resolve().parents[1])        # so that the workers import this same package
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([root, os.environ.get('PYTHONPATH', '')]), 'OMP_NUM_THREADS': '1'}
-    with tempfile.TemporaryDirectory() as folder:
-        torch.save(dict(q=q.detach().cpu().float(), k=k.detach().cpu().float(), tau=tau), Path(folder) / 'inputs.pt')
-        cmd = f'from lodisc_nb.losses import _ddp_main; _ddp_main({world_size}, {_free_port()}, {folder!r})'
-        try: out = subprocess.run([sys.executable, '-c', cmd], env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired: raise RuntimeError(f"ddp_contrastive_check: the workers did not finish in {timeout} s")
-        if out.returncode: raise RuntimeError(f"ddp_contrastive_check failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
-        res = [torch.load(Path(folder) / f'rank{r}.pt') for r in range(world_size)]
+    from lodisc_nb.distributed import run_ddp    # the package's process launcher (a later notebook; imported when used)
+    res = run_ddp('lodisc_nb.losses:_ddp_loss_step', world_size=world_size, timeout=timeout,
+                  q=q.detach().cpu().float(), k=k.detach().cpu().float(), tau=tau)
     return dict(loss=torch.stack([r['loss'] for r in res]), grad=torch.cat([r['grad'] for r in res]))
 
 # %% ../nbs/03_losses.ipynb #39f6789b
