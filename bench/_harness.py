@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ['sync', 'compare', 'ratio', 'machine', 'report', 'peak_rss_mb', 'cuda_peak_mb', 'quick']
+__all__ = ['sync', 'compare', 'ratio', 'machine', 'report', 'peak_rss_mb', 'peak_mem_mb', 'cuda_peak_mb', 'quick']
 
 def quick() -> bool:
     "True when a test asks for the smallest possible run (`BENCH_QUICK=1`): sizes shrink, numbers mean nothing."
@@ -66,6 +66,25 @@ def peak_rss_mb(code, setup='', python=sys.executable, env=None):
             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) / 1024)")
     res = subprocess.run([python, '-c', prog], capture_output=True, text=True, env=env or os.environ.copy())
     if res.returncode: raise RuntimeError(f"peak_rss_mb: the measured code failed:\n{res.stderr[-2000:]}")
+    return float(res.stdout.strip().splitlines()[-1])
+
+_HWM = """
+def _hwm_mb():
+    try:
+        for l in open('/proc/self/status'):
+            if l.startswith('VmHWM:'): return int(l.split()[1]) / 1024
+    except OSError: pass
+    import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
+def peak_mem_mb(code, setup='', python=sys.executable, env=None):
+    """Like `peak_rss_mb`, but the child reads its *own* peak (Linux `VmHWM` in /proc/self/status). A child's
+    `ru_maxrss` starts at its parent's peak (Linux carries it across fork/exec), so `peak_rss_mb` reports 0 once the
+    calling process is bigger than the measured code; `VmHWM` belongs to the new program alone. Falls back to
+    `ru_maxrss` where /proc is missing."""
+    prog = f"{_HWM}\n{setup}\nr0 = _hwm_mb()\n{code}\nprint(_hwm_mb() - r0)"
+    res = subprocess.run([python, '-c', prog], capture_output=True, text=True, env=env or os.environ.copy())
+    if res.returncode: raise RuntimeError(f"peak_mem_mb: the measured code failed:\n{res.stderr[-2000:]}")
     return float(res.stdout.strip().splitlines()[-1])
 
 def cuda_peak_mb(fn, device='cuda'):

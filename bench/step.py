@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import compare, ratio, report, peak_rss_mb, cuda_peak_mb, quick
+from _harness import compare, ratio, report, peak_mem_mb, cuda_peak_mb, quick
 
 from lodisc_nb.vit import create_vit
 from lodisc_nb.model import LoDisc
@@ -37,7 +37,7 @@ def peak_mb(variant, arch, img, patch, bs, device):
         return cuda_peak_mb(step, device)
     setup = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
              f"from step import make_step\nstep = make_step({variant!r}, {arch!r}, {img}, {patch}, {bs}, 'cpu')")
-    return peak_rss_mb("step()", setup=setup)
+    return peak_mem_mb("step()", setup=setup)
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,7 +50,9 @@ def main(argv=None):
     steps = {v: make_step(v, a.arch, a.img, a.patch, a.bs, a.device) for v in VARIANTS}
     st = compare(steps, warmup=2, reps=a.reps, device=a.device)
     rows = [dict(variant=v, ms_per_step=st[v]['median'] * 1e3, iqr_ms=f"{st[v]['lo']*1e3:.0f}-{st[v]['hi']*1e3:.0f}",
-                 vs_mocov3=ratio(st, v, 'MoCo v3'), peak_mb=peak_mb(v, a.arch, a.img, a.patch, a.bs, a.device))
+                 vs_mocov3=ratio(st, v, 'MoCo v3'),
+                 # quick: one fresh-process measurement instead of three (each costs an import of torch)
+                 peak_mb=peak_mb(v, a.arch, a.img, a.patch, a.bs, a.device) if not quick() or v == 'LoDisc drop' else float('nan'))
             for v in VARIANTS]
     n = (a.img // a.patch) ** 2
     report(f"Training step: LoDisc vs MoCo v3 ({a.arch}, {a.img} px, patch {a.patch} = {n} patches, batch {a.bs}, {a.device})",
