@@ -6,7 +6,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/callbacks.html.md"""
 
 # %% ../nbs/05_callbacks.ipynb #b073090a
 from __future__ import annotations
-import dataclasses, math, os, random, tempfile
+import dataclasses, math, os, random, re, tempfile, warnings
 from pathlib import Path
 from fastcore.foundation import L
 import numpy as np
@@ -260,6 +260,10 @@ class KNNMonitor(Callback):
         model = get_model(self.model)
         dev = next(model.parameters()).device
         (xb, yb), (xq, yq) = self._data(dev)
+        if not len(xb) or not len(xq):   # e.g. a toy set so small that its valid split is empty: say so, don't crash
+            warnings.warn(f"KNNMonitor: the {'memory bank' if not len(xb) else 'query set (default: the valid split)'} has no "
+                          "images, so the knn column is NaN; use more images per class, a larger valid_pct, or pass bank=/queries=")
+            return math.nan
         fb, lb = embed(model, (xb, yb), which=self.which, bs=self.bs, progress=False)
         fq, lq = embed(model, (xq, yq), which=self.which, bs=self.bs, progress=False)
         return float(knn_accuracy(fb, lb, fq, lq, k=self.k, t=self.t))
@@ -272,7 +276,9 @@ def atomic_save(obj, # anything `torch.save` takes
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, t = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as f: torch.save(obj, f)
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush(); os.fsync(f.fileno())      # the bytes are on disk before the rename: a power cut leaves no empty file
         os.chmod(t, 0o644)                       # mkstemp makes it private; a checkpoint is an ordinary file
         os.replace(t, path)
     except BaseException:
@@ -282,7 +288,10 @@ def atomic_save(obj, # anything `torch.save` takes
 
 # %% ../nbs/05_callbacks.ipynb #c2133967
 class NonFiniteLossError(RuntimeError):
-    "Training produced a NaN or infinite loss."
+    "Training produced a NaN or infinite loss (or weights)."
+    def __str__(self):   # fastai prefixes errors raised in callbacks with "Exception occured in `X` when calling event `Y`:"
+        s = super().__str__()  # ... but this message says where already: drop the prefix
+        return s.split(':\n\t', 1)[-1] if s.startswith('Exception occured in `') else s
 
 class StopOnNaN(Callback):
     "Stop at the first non-finite training loss, before its backward pass, naming the epoch and batch."
@@ -307,6 +316,10 @@ def _plain(o):
     if isinstance(o, np.ndarray): return torch.from_numpy(o)
     return o
 
+def _non_finite(sd:dict) -> list:
+    "Names of the floating-point tensors of a state dict that hold a NaN or an infinity."
+    return [k for k, v in sd.items() if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
 class Checkpoint(Callback):
     "After every `every` epochs, write model, optimiser and progress atomically to `path`; `resume_from` continues."
     order = Recorder.order + 1                # after the Recorder has logged the epoch
@@ -318,14 +331,31 @@ class Checkpoint(Callback):
     def after_epoch(self):
         e = self.epoch
         if (e + 1) % self.every and e + 1 < self.n_epoch: return
-        state = dict(model=get_model(self.model).state_dict(), epoch=e, n_epoch=self.n_epoch,
-                     values=[list(map(float, v)) for v in self.recorder.values],
+        sd = get_model(self.model).state_dict()
+        bad = _non_finite(sd)   # e.g. an infinite gradient with a finite loss: never overwrite a good file with it
+        if bad: raise NonFiniteLossError(
+            f"the weights hold NaN or inf after epoch {e} ({bad[0]}" + (f" and {len(bad) - 1} more tensors" if len(bad) > 1 else "")
+            + f"); {self.path} was not overwritten" + (" and holds the last good checkpoint" if self.path.is_file() else "")
+            + ". Try a lower learning rate, gradient clipping (fastai's GradientClip) or fp32 instead of fp16.")
+        state = dict(model=sd, epoch=e, n_epoch=self.n_epoch,
+                     values=[[None if x is None else float(x) for x in v] for v in self.recorder.values],  # None: no valid set
                      config=dict(getattr(self.learn, 'lodisc_config', {}) or {}))
         if self.with_opt and self.opt is not None: state['opt'] = _plain(self.opt.state_dict())
         atomic_save(state, self.path)
         self.learn.last_checkpoint = self.path
 
 # %% ../nbs/05_callbacks.ipynb #b714ed67
+def _unreadable(path, e:Exception, what:str='weights file') -> ValueError:
+    "A clear error for a file `torch.load(weights_only=True)` could not read: cut short, not a checkpoint, or holding code."
+    msg = str(e); g = re.search(r'Unsupported global: GLOBAL (\S+)', msg)
+    if g: return ValueError(f"{path} holds Python objects besides tensors ({g.group(1)}); lodisc_nb reads files with "
+                            "torch.load(weights_only=True), which never runs code from a file. If you trust the file, load it "
+                            "yourself (torch.load(path, weights_only=False)) and pass what it holds instead of the path.")
+    why = ('not a torch or safetensors file' if 'weights only load failed' in msg.lower() else
+           f"{type(e).__name__}: {msg.splitlines()[0].split('. ')[0][:150]}" if msg else type(e).__name__)
+    return ValueError(f"{path} is not a readable {what} ({why}); it may be truncated (an interrupted download or copy) "
+                      "or another kind of file.")
+
 def resume_from(learn, # the Learner to restore (built as for the interrupted run)
                 path,  # a file written by `Checkpoint`
                ) -> int: # the epoch to pass to `fit`/`fit_one_cycle` as `start_epoch`
@@ -333,9 +363,7 @@ def resume_from(learn, # the Learner to restore (built as for the interrupted ru
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}: nothing to resume (start without resuming)")
     try: state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a readable lodisc_nb checkpoint ({type(e).__name__}: {e}); "
-                         "it may be truncated or another kind of file") from None
+    except Exception as e: raise _unreadable(path, e, 'lodisc_nb checkpoint') from None
     if not isinstance(state, dict) or 'model' not in state or 'epoch' not in state:
         raise ValueError(f"{path} is not a lodisc_nb checkpoint written by `Checkpoint` (no 'model'/'epoch' entries)")
     mine = getattr(learn, 'lodisc_config', None) or {}

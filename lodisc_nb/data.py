@@ -85,6 +85,7 @@ class FGVCSet:
         split = {k: torch.as_tensor(v, dtype=torch.long) for k, v in split.items()}
         for k, v in split.items():
             if len(v) and (v.min() < 0 or v.max() >= n): raise ValueError(f"FGVCSet: split '{k}' has indices outside 0..{n-1}")
+        if n and int(labels.min()) < 0: raise ValueError(f"FGVCSet: label {int(labels.min())} is negative; labels are class indices 0, 1, 2, ...")
         if classes is None: classes = [str(i) for i in range(int(labels.max()) + 1 if n else 0)]
         if n and int(labels.max()) >= len(classes): raise ValueError(f"FGVCSet: label {int(labels.max())} but only {len(classes)} classes")
         self.images, self.labels, self.boxes, self.split = images, labels, boxes, split
@@ -516,10 +517,12 @@ def read_image(fn, # image file
     try:
         with Image.open(fn) as im:
             W, H = im.size
+            if H <= crop_bottom: raise ImageReadError(f"{fn}: only {H} px tall, nothing left after cutting {crop_bottom} rows off the bottom")
             if im.format == 'JPEG' and min(W, H - crop_bottom) > 2 * size:  # decode at 1/2, 1/4 or 1/8 scale, still >= size
                 im.draft(im.mode, (size, math.ceil(size * H / max(1, H - crop_bottom))))
             im.load()
             rgb, note = _to_rgb(im, fn)
+    except ImageReadError: raise
     except UnidentifiedImageError: raise ImageReadError(f"{fn}: not an image file (PIL cannot identify it)") from None
     except (OSError, SyntaxError, ValueError) as e: raise ImageReadError(f"{fn}: corrupt or truncated image ({e})") from None
     sc = rgb.size[1] / H  # draft mode may have decoded at a reduced scale
@@ -583,8 +586,11 @@ def carve_valid(split:dict, # must hold 'train' (and 'test'); 'valid' is added o
 def _finish(images, labels, wh, ok, is_test, classes, name, size, boxes=None, parts=None, part_names=None, files=None,
             valid=None, valid_pct=0.1, seed=0):
     "Build an FGVCSet from the kept files: scale boxes/parts to the stored size, split train / valid / test."
-    labels = torch.as_tensor(labels)[ok]
-    is_test = torch.as_tensor(is_test)[ok]
+    if not ok.any():
+        raise ValueError(f"{name}: no usable image: " + (f"none of the {len(ok)} image files could be read (see the warning above)"
+                         if len(ok) else "the annotations list no image files"))
+    labels = torch.as_tensor(labels, dtype=torch.long)[ok]
+    is_test = torch.as_tensor(is_test, dtype=torch.bool)[ok]
     sx, sy = size / wh[:, 0], size / wh[:, 1]
     if boxes is not None:
         b = torch.as_tensor(boxes, dtype=torch.float32)[ok]
@@ -680,6 +686,7 @@ def cub200(path, # the CUB_200_2011 folder (or its parent)
     what = 'CUB-200-2011'
     root = _root(path, 'images.txt', what)
     ids = _lines(root / 'images.txt', 2, what)
+    if not ids: raise ValueError(f"{what}: {root / 'images.txt'} lists no images")
     order = {f[0]: k for k, f in enumerate(ids)}
     def per_image(fn, n_min):
         rows = {f[0]: f for f in _lines(fn, n_min, what)}
@@ -687,7 +694,10 @@ def cub200(path, # the CUB_200_2011 folder (or its parent)
         if miss: raise ValueError(f"{what}: {fn} has no line for image id(s) {miss[:5]}{' ...' if len(miss) > 5 else ''}")
         return [rows[i] for i in order]
     labels = torch.tensor([int(f[1]) - 1 for f in per_image(root / 'image_class_labels.txt', 2)])
-    is_test = torch.tensor([f[1] == '0' for f in per_image(root / 'train_test_split.txt', 2)])
+    split_rows = per_image(root / 'train_test_split.txt', 2)
+    odd = [f for f in split_rows if f[1] not in ('0', '1')]
+    if odd: raise ValueError(f"{what}: train_test_split.txt marks image {odd[0][0]} with {odd[0][1]!r}; expected 1 (train) or 0 (test)")
+    is_test = torch.tensor([f[1] == '0' for f in split_rows])
     boxes = None
     if (root / 'bounding_boxes.txt').exists():
         b = torch.tensor([[float(v) for v in f[1:5]] for f in per_image(root / 'bounding_boxes.txt', 5)])
@@ -704,10 +714,17 @@ def cub200(path, # the CUB_200_2011 folder (or its parent)
     if (root / 'classes.txt').exists():
         classes = [' '.join(f[1:]) for f in sorted(_lines(root / 'classes.txt', 2, what), key=lambda f: int(f[0]))]
     else: classes = [str(k + 1) for k in range(int(labels.max()) + 1)]
+    _check_labels(labels.tolist(), classes, [f[0] for f in ids], what, 'image_class_labels.txt')
     files = [root / 'images' / f[1] for f in ids]
     images, wh, ok = read_images(files, size, strict, n_threads=n_threads)
     return _finish(images, labels, wh, ok, is_test, classes, f'cub200-{size}px', size, boxes, parts, part_names, files,
                    valid_pct=valid_pct, seed=seed)
+
+def _check_labels(labels, classes, ids, what, source):
+    "Raise naming the first image whose 0-based label is not a class index (`source` names the annotation file)."
+    bad = [k for k, l in enumerate(labels) if not 0 <= l < len(classes)]
+    if bad: raise ValueError(f"{what}: {source} gives image {ids[bad[0]]} class {labels[bad[0]] + 1}, outside 1..{len(classes)} "
+                             f"({len(bad)} such image(s)); the class list has {len(classes)} classes")
 
 def _find(root, name, what):
     "The one file or folder called `name` under `root` (searched recursively)."
@@ -747,6 +764,7 @@ def stanford_cars(path, # folder holding the devkit .mat files and the cars_trai
         for r in annos:
             files.append(imdir / str(r['fname'])); labels.append(int(r['class']) - 1); is_test.append(sp == 'test')
             boxes.append([float(r['bbox_x1']) - 1, float(r['bbox_y1']) - 1, float(r['bbox_x2']), float(r['bbox_y2'])])
+    _check_labels(labels, classes, [f.name for f in files], what, 'the annotation .mat files')
     images, wh, ok = read_images(files, size, strict, n_threads=n_threads)
     return _finish(images, labels, wh, ok, is_test, classes, f'stanford-cars-{size}px', size, boxes, files=files,
                    valid_pct=valid_pct, seed=seed)
@@ -822,6 +840,10 @@ def image_folder(path, # root holding train/<class>/* and test/<class>/* (and op
                 if f.name.startswith('.') or not f.is_file(): continue
                 if f.suffix.lower() not in IMAGE_EXTS: other.append(f"{f}: not an image file (extension '{f.suffix}')"); continue
                 files.append(f); labels.append(cidx[d.name]); which.append(sp)
+    if not files: raise FileNotFoundError(f"image_folder: the class folders under {root} hold no image files "
+                                         f"(extensions {', '.join(sorted(IMAGE_EXTS))})")
+    empty = [c for c in classes if c not in {d.parent.name for d in files}]
+    if empty: _warn_list(f"image_folder: {len(empty)} class folder(s) hold no image; those classes have no examples:", empty)
     if other:
         if strict: raise ImageReadError(other[0])
         _warn_list(f"image_folder: {len(other)} file(s) without an image extension were ignored:", other)
@@ -863,6 +885,7 @@ def _write_image(fn, kind='rgb', w=40, h=30, seed=0):
     elif kind == '16bit': Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(fn, **png)
     elif kind == 'truncated':
         Image.fromarray(rgb).save(fn, format='JPEG'); fn.write_bytes(fn.read_bytes()[:len(fn.read_bytes()) // 2])
+    elif kind == 'cmyk': Image.fromarray(rgb).convert('CMYK').save(fn, format='JPEG', quality=95)  # print-shop JPEGs
     elif kind == 'text': fn.write_text("this is not an image\n")
     else: raise ValueError(kind)
     return fn
@@ -916,6 +939,9 @@ def ssl_dls(source, # an FGVCSet, 'toy', or a dataset name ('fashion-mnist', 'cu
     sets = {k: ds.subset(k) for k in ('train', 'valid', 'test')}
     if len(sets['train']) < bs:
         raise ValueError(f"ssl_dls: the train split has {len(sets['train'])} images, fewer than bs={bs}, so no full batch: lower bs")
+    empty = [k for k in ('valid', 'test') if not len(sets[k])]
+    if empty: warnings.warn(f"ssl_dls: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty, but the valid loss, "
+                            "the kNN monitor and the evaluation need images there: use more images per class or a larger valid_pct / test_pct")
     device = default_device() if device is None else torch.device(device)
     vbs = valid_bs or 2 * bs
     import random

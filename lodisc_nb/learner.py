@@ -23,8 +23,8 @@ from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.all   # fit_one_cycle, lr_find, to_fp16, summary, progress bars, SaveModelCallback, CSVLogger ...
 from .data import toy_fgvc, ssl_dls, TwoViews, normalize
 from .vit import ARCHS, ViT, create_vit, read_checkpoint, load_checkpoint
-from .model import LoDisc
-from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics, atomic_save
+from .model import LoDisc, check_batch_size
+from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics, atomic_save, _unreadable
 
 # %% auto #0
 __all__ = ['AdamW', 'default_hparams', 'load_backbone', 'lodisc_cache_dir', 'supervised_init', 'create_encoder', 'lodisc_learner',
@@ -68,11 +68,19 @@ def _describe_vit(v) -> str:
     return f"a ViT with embed_dim {v.embed_dim}, depth {v.depth}, patch {v.patch_size}, {v.num_patches} patches"
 
 # %% ../nbs/06_learner.ipynb #bbece22e
+def _read_weights(path) -> dict:
+    "`read_checkpoint` with a clear error for a truncated file, a file that is no checkpoint, or one holding more than tensors."
+    try: sd = read_checkpoint(path)
+    except FileNotFoundError: raise
+    except Exception as e: raise _unreadable(path, e) from None
+    if not isinstance(sd, dict): raise ValueError(f"{path} holds a {type(sd).__name__}, not a state dict (names -> tensors).")
+    return sd
+
 def load_backbone(encoder:ViT, # the encoder to load into
                   src, # a weights file or a state dict: plain ViT/timm, `export_backbone`, `learn.save` or LoDisc
                  ) -> ViT:
     "Load the (online) encoder weights of `src` into `encoder`; a clear error when the architectures differ."
-    sd, prefix = _encoder_state(src if isinstance(src, dict) else read_checkpoint(src))
+    sd, prefix = _encoder_state(src if isinstance(src, dict) else _read_weights(src))
     try: return load_checkpoint(encoder, sd, prefix=prefix)
     except (ValueError, KeyError) as e:
         name = f"checkpoint {Path(src).name}" if not isinstance(src, dict) else "the state dict"
@@ -211,6 +219,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
                    opt_func=AdamW,           # the optimiser
                    **learner_kwargs):        # more `Learner` arguments (path, model_dir, ...)
     "A fastai `Learner` that pre-trains a ViT with LoDisc: MoCo v3 plus contrast against attention-masked views."
+    if getattr(dls.train, 'bs', None) is not None: check_batch_size(dls.train.bs)   # before BatchNorm fails obscurely
     img_size = ifnone(img_size, _dls_size(dls))
     enc = create_encoder(arch, img_size, patch_size, pretrained, **(vit_kwargs or {}))
     model = LoDisc(enc, dim=dim, mlp_dim=mlp_dim, keep_ratio=keep_ratio, fusion=fusion, mask_mode=mask_mode,
