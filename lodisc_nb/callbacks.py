@@ -20,6 +20,8 @@ from fastai.learner import Recorder, Metric, AvgMetric
 import fastai.callback.hook, fastai.callback.progress   # `Learner.summary`, progress bars
 from .data import TwoViews, FGVCSet
 from .eval import embed, knn_accuracy
+from .distributed import is_main_process, barrier, any_rank, embed_all, process_rank, n_processes
+from fastai.distributed import DistributedDL
 
 # %% auto #0
 __all__ = ['LoDiscLoss', 'global_loss', 'local_loss', 'lodisc_metrics', 'fastai_pred', 'LoDiscCallback', 'MomentumUpdate',
@@ -81,7 +83,8 @@ class LoDiscCallback(Callback):
         self._rows, self._done, self._log = [], [], dict(step=[], fit=[], epoch=[], lr=[], m=[])
         self._reseed(_OTHER)
 
-    def _reseed(self, *keys): self._seed_now, self._gen = _mix(self.seed, *keys), None
+    def _reseed(self, *keys):   # under DDP every process draws its own views
+        self._seed_now, self._gen = _mix(self.seed, *keys, *((process_rank(),) if n_processes() > 1 else ())), None
 
     def before_fit(self):
         "Choose the views and check their size against the encoder (idempotent)."
@@ -103,7 +106,9 @@ class LoDiscCallback(Callback):
     def before_train(self):
         "Seed this epoch's views and the training loader's shuffle from (seed, fit, epoch)."
         self._reseed(_TRAIN, self.n_fits, self.epoch)
-        rng = getattr(getattr(self.learn, 'dl', None), 'rng', None)
+        dl = getattr(self.learn, 'dl', None)
+        if isinstance(dl, DistributedDL): dl = dl.dl                  # DDP wraps the loader
+        rng = getattr(dl, 'rng', None)
         if isinstance(rng, random.Random): rng.seed(_mix(self.seed, _TRAIN, self.n_fits, self.epoch, 1))
 
     def before_validate(self): self._reseed(_VALID)   # the same valid views every epoch
@@ -264,8 +269,8 @@ class KNNMonitor(Callback):
             warnings.warn(f"KNNMonitor: the {'memory bank' if not len(xb) else 'query set (default: the valid split)'} has no "
                           "images, so the knn column is NaN; use more images per class, a larger valid_pct, or pass bank=/queries=")
             return math.nan
-        fb, lb = embed(model, (xb, yb), which=self.which, bs=self.bs, progress=False)
-        fq, lq = embed(model, (xq, yq), which=self.which, bs=self.bs, progress=False)
+        fb, lb = embed_all(model, (xb, yb), which=self.which, bs=self.bs, progress=False)   # each process embeds a share
+        fq, lq = embed_all(model, (xq, yq), which=self.which, bs=self.bs, progress=False)
         return float(knn_accuracy(fb, lb, fq, lq, k=self.k, t=self.t))
 
 # %% ../nbs/05_callbacks.ipynb #83ca9b49
@@ -298,7 +303,7 @@ class StopOnNaN(Callback):
     order = MixedPrecision.order + 1          # after autocast has ended and fastai has computed the loss
     def before_fit(self): self.learn.last_checkpoint = getattr(self.learn, 'last_checkpoint', None)
     def after_loss(self):
-        if not self.training or torch.isfinite(self.learn.loss_grad).all(): return
+        if not self.training or not any_rank(not bool(torch.isfinite(self.learn.loss_grad).all())): return   # all processes stop together
         where = f"epoch {self.epoch}, batch {self.iter} of {self.n_iter} (training step {self.train_iter})"
         ck = getattr(self.learn, 'last_checkpoint', None)
         raise NonFiniteLossError(
@@ -341,7 +346,8 @@ class Checkpoint(Callback):
                      values=[[None if x is None else float(x) for x in v] for v in self.recorder.values],  # None: no valid set
                      config=dict(getattr(self.learn, 'lodisc_config', {}) or {}))
         if self.with_opt and self.opt is not None: state['opt'] = _plain(self.opt.state_dict())
-        atomic_save(state, self.path)
+        if is_main_process(): atomic_save(state, self.path)   # one writer under DDP
+        barrier()
         self.learn.last_checkpoint = self.path
 
 # %% ../nbs/05_callbacks.ipynb #b714ed67

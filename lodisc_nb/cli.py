@@ -8,7 +8,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/cli.html.md"""
 __all__ = ['DATA_CHOICES', 'METHODS', 'COLUMNS', 'arg_parser', 'parse_args', 'make_dls', 'initial_weights', 'EpochCSV',
            'train_method', 'attention_masks', 'evaluate', 'results_table', 'hardware', 'write_report', 'main', 'cli']
 
-# %% ../nbs/09_cli.ipynb #8d137e9d
+# %% ../nbs/09_cli.ipynb #6f678a4e
 import argparse, json, math, os, sys, time, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -17,6 +17,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 from fastcore.basics import ifnone
 from fastai.torch_core import set_seed
+from fastai.data.core import DataLoaders
 from .data import toy_fgvc, load_dataset, ssl_dls, DATASETS
 from .learner import lodisc_learner, mocov3_learner, supervised_init, export_backbone
 from .callbacks import Checkpoint, StopOnNaN, NonFiniteLossError, resume_from
@@ -27,7 +28,7 @@ from fastai.torch_core import get_model
 from .eval import embed, retrieval_metrics, knn_accuracy, probe_features, localisation_score
 from .viz import show_dashboard, show_masking, show_retrieval, lodisc_masks
 
-# %% ../nbs/09_cli.ipynb #0d8dd16a
+# %% ../nbs/09_cli.ipynb #18878dfd
 DATA_CHOICES = ('toy', 'fashion-mnist', 'cub', 'cars', 'aircraft', 'folder')
 
 def _positive(kind):
@@ -85,11 +86,17 @@ def arg_parser() -> argparse.ArgumentParser:
     o.add_argument('--resume', action='store_true', help="continue from the checkpoints in --out")
     return p
 
-# %% ../nbs/09_cli.ipynb #82951f70
+# %% ../nbs/09_cli.ipynb #c68d960e
 def parse_args(argv=None) -> argparse.Namespace:
     "Parse and check `lodisc-train` arguments (exits with status 2 and a clear message on bad ones)."
     p = arg_parser()
     a = p.parse_args(argv)
+    if a.bs < 2:
+        p.error(f"--bs {a.bs}: LoDisc needs at least 2 images per batch (the heads' BatchNorm and the negatives of the "
+                "contrastive loss); use --bs 2 or more")
+    if a.data == 'toy' and a.n_per_class < 10:
+        p.error(f"--n-per-class {a.n_per_class}: the toy set keeps 10% of each class for validation and 20% for the test; "
+                "use at least 10")
     if a.img_size % a.patch_size:
         p.error(f"--img-size {a.img_size} is not divisible by --patch-size {a.patch_size} (try --patch-size "
                 f"{max(d for d in range(1, a.patch_size + 1) if a.img_size % d == 0)})")
@@ -106,14 +113,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--resume: {a.out} holds no run to continue (no config.json); drop --resume or pick the right --out")
     return a
 
-# %% ../nbs/09_cli.ipynb #3c335b52
-def make_dls(args) -> 'DataLoaders':
+# %% ../nbs/09_cli.ipynb #120b2062
+def make_dls(args) -> DataLoaders:
     "The loaders the run trains and evaluates on."
     aug = dict(scale=(args.scale, 1.))
     if args.data == 'toy':
         ds = toy_fgvc(n_per_class=args.n_per_class, size=args.img_size if args.img_size <= 64 else 64, seed=args.seed)
-        return ssl_dls(ds, bs=args.bs, size=args.img_size, seed=args.seed, device=args.device, **aug)
-    return ssl_dls(args.data, path=args.path, bs=args.bs, size=args.img_size, seed=args.seed, device=args.device, **aug)
+        dls = ssl_dls(ds, bs=args.bs, size=args.img_size, seed=args.seed, device=args.device, **aug)
+    else: dls = ssl_dls(args.data, path=args.path, bs=args.bs, size=args.img_size, seed=args.seed, device=args.device, **aug)
+    empty = [k for k in ('valid', 'test') if len(dls.sets[k]) == 0]
+    if empty: raise ValueError(f"the {' and '.join(empty)} split of --data {args.data} is empty: the run could not be evaluated "
+                               "(more images per class, or a dataset with a test split)")
+    return dls
 
 def initial_weights(args):
     "What `pretrained=` gets: the cached supervised toy start, nothing, or a weights file."
@@ -122,7 +133,7 @@ def initial_weights(args):
         return supervised_init(args.arch, img_size=args.img_size, patch_size=args.patch_size, device=args.device)
     return Path(args.init).expanduser()
 
-# %% ../nbs/09_cli.ipynb #f669d6ae
+# %% ../nbs/09_cli.ipynb #252bb797
 METHODS = {'LoDisc': lodisc_learner, 'MoCo v3': mocov3_learner}
 
 def _folder(out, method): return Path(out) / method.lower().replace(' ', '')
@@ -163,7 +174,7 @@ def train_method(method:str, # 'LoDisc' or 'MoCo v3'
     else: say(f"{method}: already trained ({args.epochs} epochs in {folder / 'checkpoint.pth'})")
     return learn
 
-# %% ../nbs/09_cli.ipynb #1ddb34d5
+# %% ../nbs/09_cli.ipynb #5c83caa6
 @torch.no_grad()
 def attention_masks(learn, dl, keep_ratio=None, fusion=None):
     "Kept-patch masks (B, N) of every image of `dl` (in order), from the momentum encoder's fused attention."
@@ -192,7 +203,7 @@ def evaluate(learn, # a trained LoDisc or MoCo v3 learner
     res['eval_seconds'] = time.time() - t0
     return {k: float(v) for k, v in res.items()}
 
-# %% ../nbs/09_cli.ipynb #f80df4fd
+# %% ../nbs/09_cli.ipynb #c8ca5b0e
 COLUMNS = {'rank1': 'Rank-1', 'rank5': 'Rank-5', 'mAP': 'mAP', 'knn': 'kNN', 'linear_top1': 'linear top-1',
            'linear_top5': 'linear top-5', 'on_part': 'kept on part', 'on_part_random': 'random on part'}
 
@@ -212,7 +223,7 @@ def hardware(device) -> str:
     except (OSError, StopIteration): pass
     return f"{cpu}, {os.cpu_count()} cores"
 
-# %% ../nbs/09_cli.ipynb #86c9ac96
+# %% ../nbs/09_cli.ipynb #7769f29e
 def _savefig(fig, path):
     fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)
     return path.name
@@ -262,7 +273,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
     path.write_text("\n".join(md))
     return path
 
-# %% ../nbs/09_cli.ipynb #f42bc536
+# %% ../nbs/09_cli.ipynb #2c89a7b6
 def main(argv=None) -> int:
     "Run `lodisc-train` with `argv` (default: the command line); returns the exit status."
     args = parse_args(argv)

@@ -254,7 +254,7 @@ def _ddp_worker(rank, world_size, port, folder, backend):
                       MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
     if backend == 'nccl': torch.cuda.set_device(rank)
-    jobs = torch.load(Path(folder) / 'jobs.pt', weights_only=False)
+    jobs = torch.load(Path(folder) / 'jobs.pt', weights_only=False)   # trusted: written by run_ddp into its own temporary folder
     dist.init_process_group(backend, init_method='env://', timeout=timedelta(seconds=60))
     try: torch.save([_target(name)(**kwargs) for name, kwargs in jobs], Path(folder) / f'rank{rank}.pt')
     finally: dist.destroy_process_group()
@@ -262,7 +262,7 @@ def _ddp_worker(rank, world_size, port, folder, backend):
 def _ddp_main(world_size, port, folder, backend):
     "Entry point of the helper process: rank 0 here, ranks 1.. forked from it (the libraries are imported once)."
     import multiprocessing as mp
-    for name, _ in torch.load(Path(folder) / 'jobs.pt', weights_only=False):   # import everything before forking
+    for name, _ in torch.load(Path(folder) / 'jobs.pt', weights_only=False):   # trusted: written by run_ddp into its own temporary folder; import everything before forking
         for mod in getattr(_target(name), 'preload', ()): importlib.import_module(mod)
     ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
     procs = [ctx.Process(target=_ddp_worker, args=(r, world_size, port, folder, backend), daemon=True)
@@ -301,7 +301,7 @@ def run_ddp(fn, # an importable function or its name 'module:function'; or a lis
             p.communicate()
             raise RuntimeError(f"run_ddp: the {world_size} processes did not finish in {timeout} s") from None
         if p.returncode: raise RuntimeError(f"run_ddp failed (exit {p.returncode}):\n{err[-4000:]}")
-        res = [torch.load(Path(folder) / f'rank{r}.pt', weights_only=False) for r in range(world_size)]
+        res = [torch.load(Path(folder) / f'rank{r}.pt', weights_only=False) for r in range(world_size)]   # trusted: written by run_ddp into its own temporary folder
     return [[r[i] for r in res] for i in range(len(jobs))] if many else [r[0] for r in res]
 
 # %% ../nbs/06a_distributed.ipynb #e2ac8dda

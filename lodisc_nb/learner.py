@@ -25,6 +25,7 @@ from .data import toy_fgvc, ssl_dls, TwoViews, normalize
 from .vit import ARCHS, ViT, create_vit, read_checkpoint, load_checkpoint
 from .model import LoDisc, check_batch_size
 from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics, atomic_save, _unreadable
+from .distributed import n_processes
 
 # %% auto #0
 __all__ = ['AdamW', 'default_hparams', 'load_backbone', 'lodisc_cache_dir', 'supervised_init', 'create_encoder', 'lodisc_learner',
@@ -224,7 +225,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
     enc = create_encoder(arch, img_size, patch_size, pretrained, **(vit_kwargs or {}))
     model = LoDisc(enc, dim=dim, mlp_dim=mlp_dim, keep_ratio=keep_ratio, fusion=fusion, mask_mode=mask_mode,
                    use_projector=use_projector, local_weight=local_weight, tau=tau, mask_source=mask_source)
-    hp = default_hparams(arch, dls.train.bs)
+    hp = default_hparams(arch, dls.train.bs * n_processes())   # linear in the global batch under DDP
     if knn is True: knn = KNNMonitor()
     cbs = [LoDiscCallback(seed=seed), MomentumUpdate(m0)] + ([knn] if knn else []) + listify(cbs)
     learn = Learner(dls, model, loss_func=LoDiscLoss(), opt_func=opt_func, lr=ifnone(lr, hp['lr']), wd=ifnone(wd, hp['wd']),

@@ -169,8 +169,7 @@ def momentum_update(self:LoDisc, m:float):
     if not 0 <= m <= 1: raise ValueError(f"momentum m must be in [0, 1], got {m}")
     online = [*self.encoder.parameters(), *self.projector.parameters()]
     mom = [*self.momentum_encoder.parameters(), *self.momentum_projector.parameters()]
-    torch._foreach_mul_(mom, m)
-    torch._foreach_add_(mom, online, alpha=1 - m)
+    torch._foreach_lerp_(mom, online, 1 - m)        # ξ + (1-m)·(θ - ξ) = m·ξ + (1-m)·θ, all tensors in one call
 
 # %% ../nbs/04_model.ipynb #73305157
 @patch

@@ -11,8 +11,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import timm
-from timm.models.vision_transformer import VisionTransformer as _TimmViT
 
 # %% auto #0
 __all__ = ['ARCHS', 'PatchEmbed', 'sincos_pos_embed', 'cls_token_attention', 'Attention', 'Mlp', 'DropPath', 'Block', 'ViT',
@@ -340,6 +338,7 @@ def show_pos_embed_similarity(model,      # a ViT
 # %% ../nbs/01_vit.ipynb #f558cecd
 def _timm_config(model):
     "The ViT(...) arguments that rebuild a timm VisionTransformer; a clear error for features ViT does not have."
+    from timm.models.vision_transformer import VisionTransformer as _TimmViT   # timm is imported when needed: importing lodisc_nb stays fast
     if not isinstance(model, _TimmViT):
         raise TypeError(f"expected a timm VisionTransformer, got {type(model).__name__}: only plain ViTs convert.")
     from timm.layers import Mlp as TMlp, Attention as TAttention
@@ -372,6 +371,7 @@ def _timm_config(model):
 def vit_to_timm(vit,       # a lodisc_nb ViT
                 **kwargs): # more timm VisionTransformer arguments (e.g. num_classes for a fresh head)
     "A timm VisionTransformer with the same configuration and weights as `vit` (class token, global_pool='token')."
+    from timm.models.vision_transformer import VisionTransformer as _TimmViT
     m = _TimmViT(img_size=vit.img_size, patch_size=vit.patch_size, in_chans=vit.in_chans, embed_dim=vit.embed_dim,
                  depth=vit.depth, num_heads=vit.num_heads, mlp_ratio=vit.mlp_ratio, qkv_bias=vit.qkv_bias,
                  **{**dict(num_classes=0, global_pool='token'), **kwargs})
@@ -437,6 +437,7 @@ def load_checkpoint(model,        # the ViT to load into
 _OURS = ('pos_embed', 'stop_grad_patch_embed', 'drop_path_rate')
 
 def _timm_create(name, checkpoint=None, pretrained=False, **kwargs):
+    import timm
     if not timm.is_model(name):
         raise ValueError(f"timm has no model named {name!r}; timm.list_models('vit_*') lists the ViTs.")
     if checkpoint is not None:
@@ -486,6 +487,7 @@ def create_vit(arch='vit_tiny',     # a preset (vit_micro, vit_tiny, vit_small, 
                checkpoint=None,     # or load this weights file (ours, or a timm state dict)
                **kwargs):           # img_size, patch_size, pos_embed, stop_grad_patch_embed, drop_path_rate, ...
     "Build a ViT by name, optionally with weights."
+    import timm
     if not isinstance(arch, str): raise TypeError(f"arch must be a name, got {type(arch).__name__}.")
     if arch in ARCHS:
         if pretrained:
