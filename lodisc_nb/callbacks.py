@@ -89,9 +89,6 @@ class LoDiscCallback(Callback):
     def before_fit(self):
         "Choose the views and check their size against the encoder (idempotent)."
         model = get_model(self.model)
-        if getattr(model, 'mask_source', 'attention') == 'oracle':
-            raise ValueError("mask_source='oracle' needs the part boxes of each view, which training batches do not carry; "
-                             "run the oracle control through `LoDisc.forward(x1, x2, boxes1, boxes2)` directly.")
         size = _img_size(model)
         self._views = self.views if self.views is not None else getattr(self.dls, 'views', None)
         if self._views is None:
@@ -118,8 +115,14 @@ class LoDiscCallback(Callback):
         x = self.xb[0]
         if self._gen is None or self._gen.device != x.device:
             self._gen = torch.Generator(device=x.device).manual_seed(self._seed_now)
-        v1, v2 = self._views(x, generator=self._gen)
-        self.learn.xb = (v1, v2)
+        if getattr(get_model(self.model), 'mask_source', None) == 'oracle':   # the control: masks from the part boxes
+            if len(self.yb) < 2: raise ValueError("mask_source='oracle' needs the part boxes in the batches: "
+                                                  "build the loaders with ssl_dls(..., boxes=True)")
+            v1, v2, b1, b2 = self._views(x, generator=self._gen, boxes=self.yb[1])
+            self.learn.xb = (v1, v2, b1, b2)
+        else:
+            v1, v2 = self._views(x, generator=self._gen)
+            self.learn.xb = (v1, v2)
         if not len(self.yb): self.learn.yb = (torch.zeros(len(x), dtype=torch.long, device=x.device),)
 
     def after_pred(self):

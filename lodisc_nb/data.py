@@ -7,9 +7,9 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/data.html.md"""
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'IMAGE_EXTS', 'FASHION_MNIST_PATH', 'FASHION_CLASSES', 'DATASETS', 'to_float',
            'normalize', 'denormalize', 'FGVCSet', 'toy_glyphs', 'toy_fgvc', 'show_set', 'rgb_to_hsv', 'hsv_to_rgb',
-           'adjust_colour', 'gaussian_blur', 'resized_crop', 'TwoViews', 'show_views', 'ImageReadError', 'read_image',
-           'read_images', 'carve_valid', 'read_idx', 'fashion_mnist', 'cub200', 'stanford_cars', 'fgvc_aircraft',
-           'image_folder', 'load_dataset', 'FGVCLoader', 'resize_set', 'ssl_dls']
+           'adjust_colour', 'gaussian_blur', 'resized_crop', 'crop_boxes', 'TwoViews', 'show_views', 'ImageReadError',
+           'read_image', 'read_images', 'carve_valid', 'read_idx', 'fashion_mnist', 'cub200', 'stanford_cars',
+           'fgvc_aircraft', 'image_folder', 'load_dataset', 'FGVCLoader', 'resize_set', 'ssl_dls']
 
 # %% ../nbs/00_data.ipynb #217a7bb9
 import math, os, gzip, struct, warnings
@@ -380,6 +380,23 @@ def resized_crop(x:torch.Tensor, # float images (B, C, H, W)
     grid = F.affine_grid(theta, (x.shape[0], x.shape[1], size, size), align_corners=False)
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False)
 
+# %% ../nbs/00_data.ipynb #e4c4833e
+def crop_boxes(boxes:torch.Tensor, # (B, 4) xyxy boxes in pixels of the source images
+               box:torch.Tensor, # (B, 4) crop centre x, y and width, height, as fractions (as for `resized_crop`)
+               flip:torch.Tensor, # bool (B,): the crop is mirrored
+               src_size, # (H, W) of the source images
+               size:int, # side of the views in pixels
+              ) -> torch.Tensor: # (B, 4) xyxy boxes in pixels of the views, clipped to [0, size]
+    "Where part boxes land in the views `resized_crop` makes with the same parameters."
+    H, W = src_size
+    b, box = boxes.float(), box.to(boxes.device).float()
+    cx, cy, w, h = box.unbind(1)
+    u0, u1 = (b[:, 0] / W - (cx - w / 2)) / w * size, (b[:, 2] / W - (cx - w / 2)) / w * size
+    v0, v1 = (b[:, 1] / H - (cy - h / 2)) / h * size, (b[:, 3] / H - (cy - h / 2)) / h * size
+    f = flip.to(boxes.device)
+    u0, u1 = torch.where(f, size - u1, u0), torch.where(f, size - u0, u1)
+    return torch.stack([u0, v0, u1, v1], 1).clamp(0, size)
+
 # %% ../nbs/00_data.ipynb #5d96781e
 class TwoViews(nn.Module):
     "The MoCo v3 / BYOL two-view augmentation, for a whole batch on its device, with per-image random parameters."
@@ -451,10 +468,16 @@ class TwoViews(nn.Module):
 
     def views(self, x:torch.Tensor, # images (B, 3, H, W), uint8 or float 0..1, on any device
               generator=None, # a torch.Generator (CPU, or on x's device) for reproducible views
+              boxes=None, # optional part boxes (B, 4) xyxy px of `x`: also return where they land in each view
              ):
-        "Two normalised float32 views (B, 3, size, size) of the batch, on its device."
+        "Two normalised float32 views (B, 3, size, size) of the batch, on its device (and the boxes in each view)."
         if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"TwoViews wants a batch of images (B, 3, H, W), got shape {tuple(x.shape)}")
-        return self.view(x, 0, generator), self.view(x, 1, generator)
+        if boxes is None: return self.view(x, 0, generator), self.view(x, 1, generator)
+        out = []
+        for v in (0, 1):   # the same draws, in the same order, as without boxes
+            p = self.sample(len(x), v, generator, x.shape[-1] / x.shape[-2])
+            out.append((normalize(self.augment(x, p), self.mean, self.std), crop_boxes(boxes, p['box'], p['flip'], x.shape[-2:], self.size)))
+        return out[0][0], out[1][0], out[0][1], out[1][1]
 
     forward = views
     def extra_repr(self): return f"size={self.size}, scale={self.scale}, sigma=({self.sigma[0]:.3g}, {self.sigma[1]:.3g}), p_blur={self.p_blur}, p_solarize={self.p_solarize}"
@@ -892,11 +915,12 @@ def _write_image(fn, kind='rgb', w=40, h=30, seed=0):
 
 # %% ../nbs/00_data.ipynb #5707a2b7
 class FGVCLoader(DataLoader):
-    "A fastai DataLoader over an FGVCSet whose batches are single tensor indexings: `(uint8 images, int64 labels)`."
-    n_inp = 1
+    "A fastai DataLoader over an FGVCSet whose batches are single tensor indexings: `(uint8 images, int64 labels[, boxes])`."
+    n_inp, with_boxes = 1, False   # with_boxes: batches also carry the part boxes (for the oracle control)
     def create_item(self, s): return s  # items are just indices ...
     def create_batch(self, b):  # ... and a batch indexes the tensors once
         idx = torch.as_tensor(b, dtype=torch.long)
+        if self.with_boxes: return self.dataset.images[idx], self.dataset.labels[idx], self.dataset.boxes[idx]
         return self.dataset.images[idx], self.dataset.labels[idx]
     def retain(self, res, b): return res
 
@@ -922,6 +946,7 @@ def ssl_dls(source, # an FGVCSet, 'toy', or a dataset name ('fashion-mnist', 'cu
             path=None, # dataset folder, for a named source
             data_kwargs:dict=None, # extra arguments for the dataset reader / toy_fgvc
             valid_bs:int=None, # batch size of the valid and test loaders (default: 2·bs)
+            boxes:bool=False, # batches also carry the part boxes, `(x, y, boxes)` (for the oracle-mask control)
             **aug_kwargs, # passed to TwoViews (scale, p_blur, sigma, ...)
            ) -> DataLoaders:
     "fastai DataLoaders: train (shuffled, drop_last), valid and test (labelled, in order); `.sets`, `.views`."
@@ -949,6 +974,9 @@ def ssl_dls(source, # an FGVCSet, 'toy', or a dataset name ('fashion-mnist', 'cu
     train.rng = random.Random(seed)
     valid = FGVCLoader(sets['valid'], bs=vbs, shuffle=False, drop_last=False, num_workers=num_workers, device=device)
     test = FGVCLoader(sets['test'], bs=vbs, shuffle=False, drop_last=False, num_workers=num_workers, device=device)
+    if boxes:
+        if ds.boxes is None: raise ValueError(f"ssl_dls(boxes=True): the dataset {ds.name!r} has no part boxes")
+        for dl in (train, valid, test): dl.with_boxes = True
     dls = DataLoaders(train, valid, test, device=device)
     dls.sets, dls.views, dls.c, dls.classes = sets, TwoViews(size, **aug_kwargs), ds.c, ds.classes
     return dls

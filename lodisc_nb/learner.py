@@ -211,7 +211,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
                    metrics=None,             # more metrics
                    dim:int=256,              # output width of projector and predictor
                    mlp_dim:int=None,         # hidden width of the heads (default: 8 × width, at most 4096)
-                   mask_source:str='attention', # 'attention', or the control 'random'
+                   mask_source:str='attention', # 'attention', or the controls 'random' and 'oracle' (needs `ssl_dls(..., boxes=True)`)
                    vit_kwargs:dict=None,     # more `ViT` arguments (pos_embed='sincos', stop_grad_patch_embed, drop_path_rate)
                    knn=True,                 # add a `KNNMonitor` (True, False, or your own `KNNMonitor`)
                    seed:int=None,            # seed of views and shuffling (exactly resumable runs); default from torch's RNG
