@@ -6,10 +6,11 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/cli.html.md"""
 
 # %% auto #0
 __all__ = ['DATA_CHOICES', 'METHODS', 'COLUMNS', 'arg_parser', 'parse_args', 'make_dls', 'initial_weights', 'EpochCSV',
-           'train_method', 'attention_masks', 'evaluate', 'results_table', 'hardware', 'write_report', 'main', 'cli']
+           'train_method', 'attention_masks', 'evaluate', 'results_table', 'hardware', 'write_report', 'main', 'cli',
+           'run_one']
 
-# %% ../nbs/09_cli.ipynb #6f678a4e
-import argparse, json, math, os, sys, time, warnings
+# %% ../nbs/09_cli.ipynb #78654638
+import argparse, contextlib, json, math, os, sys, time, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import torch
@@ -26,9 +27,10 @@ from .distributed import setup_distributed, ddp_ctx, is_main_process, barrier
 from fastai.callback.progress import CSVLogger
 from fastai.torch_core import get_model
 from .eval import embed, retrieval_metrics, knn_accuracy, probe_features, localisation_score
-from .viz import show_dashboard, show_masking, show_retrieval, lodisc_masks
+from .viz import show_dashboard, show_masking, show_retrieval, attention_maps
+from .mask import fuse_cls_attention, select_patches
 
-# %% ../nbs/09_cli.ipynb #18878dfd
+# %% ../nbs/09_cli.ipynb #a96dcca4
 DATA_CHOICES = ('toy', 'fashion-mnist', 'cub', 'cars', 'aircraft', 'folder')
 
 def _positive(kind):
@@ -76,6 +78,8 @@ def arg_parser() -> argparse.ArgumentParser:
     t.add_argument('--mask-mode', default='pixel', choices=('pixel', 'drop'), help="zero the other patches, or drop their tokens")
     t.add_argument('--fusion', default='product', choices=('product', 'rollout', 'last', 'mean'))
     t.add_argument('--local-weight', type=_nonneg, default=1.0, help="λ, weight of the local loss")
+    t.add_argument('--mask-source', default='attention', choices=('attention', 'random', 'oracle'),
+                   help="where LoDisc's masks come from: the attention, or the controls (random patches; the part boxes)")
     t.add_argument('--baseline', action=argparse.BooleanOptionalAction, default=True,
                    help="also train MoCo v3 with the same budget and compare")
     t.add_argument('--seed', type=int, default=0)
@@ -86,7 +90,7 @@ def arg_parser() -> argparse.ArgumentParser:
     o.add_argument('--resume', action='store_true', help="continue from the checkpoints in --out")
     return p
 
-# %% ../nbs/09_cli.ipynb #c68d960e
+# %% ../nbs/09_cli.ipynb #d663234b
 def parse_args(argv=None) -> argparse.Namespace:
     "Parse and check `lodisc-train` arguments (exits with status 2 and a clear message on bad ones)."
     p = arg_parser()
@@ -109,14 +113,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     if a.init is None: a.init = 'toy' if a.data == 'toy' else 'none'
     if a.init not in ('toy', 'none') and not Path(a.init).expanduser().is_file():
         p.error(f"--init {a.init!r} is neither 'toy', 'none' nor a weights file")
+    if a.mask_source == 'oracle' and a.data not in ('toy', 'cub', 'cars', 'aircraft'):
+        p.error(f"--mask-source oracle needs part boxes, which --data {a.data} does not have")
     if a.resume and not (a.out / 'config.json').is_file():
         p.error(f"--resume: {a.out} holds no run to continue (no config.json); drop --resume or pick the right --out")
     return a
 
-# %% ../nbs/09_cli.ipynb #120b2062
+# %% ../nbs/09_cli.ipynb #c9c55d3f
 def make_dls(args) -> DataLoaders:
     "The loaders the run trains and evaluates on."
-    aug = dict(scale=(args.scale, 1.))
+    aug = dict(scale=(args.scale, 1.), boxes=args.mask_source == 'oracle')
     if args.data == 'toy':
         ds = toy_fgvc(n_per_class=args.n_per_class, size=args.img_size if args.img_size <= 64 else 64, seed=args.seed)
         dls = ssl_dls(ds, bs=args.bs, size=args.img_size, seed=args.seed, device=args.device, **aug)
@@ -126,14 +132,14 @@ def make_dls(args) -> DataLoaders:
                                "(more images per class, or a dataset with a test split)")
     return dls
 
-def initial_weights(args):
+def initial_weights(args, verbose:bool=True):
     "What `pretrained=` gets: the cached supervised toy start, nothing, or a weights file."
     if args.init == 'none': return None
     if args.init == 'toy':
-        return supervised_init(args.arch, img_size=args.img_size, patch_size=args.patch_size, device=args.device)
+        return supervised_init(args.arch, img_size=args.img_size, patch_size=args.patch_size, device=args.device, verbose=verbose)
     return Path(args.init).expanduser()
 
-# %% ../nbs/09_cli.ipynb #252bb797
+# %% ../nbs/09_cli.ipynb #ed5e0699
 METHODS = {'LoDisc': lodisc_learner, 'MoCo v3': mocov3_learner}
 
 def _folder(out, method): return Path(out) / method.lower().replace(' ', '')
@@ -155,6 +161,7 @@ class EpochCSV(CSVLogger):
 
 def train_method(method:str, # 'LoDisc' or 'MoCo v3'
                  dls, args, init, # loaders, parsed arguments, initial weights (`initial_weights`)
+                 progress:bool=True, # progress bars, the epoch table and messages
                 ):
     "Build the method's learner and pre-train it (or continue it, with `--resume`); returns the Learner."
     folder = _folder(args.out, method); folder.mkdir(parents=True, exist_ok=True)
@@ -162,23 +169,27 @@ def train_method(method:str, # 'LoDisc' or 'MoCo v3'
               keep_ratio=args.keep_ratio, mask_mode=args.mask_mode, fusion=args.fusion, seed=args.seed,
               lr=args.lr, path=folder,
               cbs=[Checkpoint(folder / 'checkpoint.pth'), StopOnNaN()] + ([EpochCSV(folder / 'history.csv')] if is_main_process() else []))
-    if method == 'LoDisc': kw['local_weight'] = args.local_weight
+    if method == 'LoDisc': kw.update(local_weight=args.local_weight, mask_source=args.mask_source)
     set_seed(args.seed)
     learn = METHODS[method](dls, **kw)
     start = resume_from(learn, folder / 'checkpoint.pth') if args.resume and (folder / 'checkpoint.pth').is_file() else 0
-    say = print if is_main_process() else (lambda *a: None)
+    say = print if is_main_process() and progress else (lambda *a: None)
     if start == 0 and is_main_process() and (folder / 'history.csv').exists(): (folder / 'history.csv').unlink()
     if start < args.epochs:
         say(f"{method}: {'resuming at epoch ' + str(start) if start else 'training'} ({args.epochs} epochs)")
-        with ddp_ctx(learn): learn.fit_one_cycle(args.epochs, pct_start=0.1, start_epoch=start)   # DDP only when launched so
+        with ddp_ctx(learn), contextlib.ExitStack() as quiet:
+            if not progress: quiet.enter_context(learn.no_bar()); quiet.enter_context(learn.no_logging())
+            learn.fit_one_cycle(args.epochs, pct_start=0.1, start_epoch=start)   # DDP only when launched so
     else: say(f"{method}: already trained ({args.epochs} epochs in {folder / 'checkpoint.pth'})")
     return learn
 
-# %% ../nbs/09_cli.ipynb #5c83caa6
+# %% ../nbs/09_cli.ipynb #4e4d0b20
 @torch.no_grad()
-def attention_masks(learn, dl, keep_ratio=None, fusion=None):
+def attention_masks(learn, dl, keep_ratio=0.3, fusion=None):
     "Kept-patch masks (B, N) of every image of `dl` (in order), from the momentum encoder's fused attention."
-    return torch.cat([lodisc_masks(learn, x, keep_ratio=keep_ratio, fusion=fusion)['keep'].cpu() for x, *_ in dl])
+    fusion = fusion or get_model(learn.model).fusion   # whatever the training masks were (even the controls)
+    return torch.cat([select_patches(fuse_cls_attention(attention_maps(learn, x, full=fusion == 'rollout'), fusion),
+                                     keep_ratio).cpu() for x, *_ in dl])
 
 def evaluate(learn, # a trained LoDisc or MoCo v3 learner
              dls,   # the run's loaders (`dls.sets` holds train / valid / test)
@@ -203,7 +214,7 @@ def evaluate(learn, # a trained LoDisc or MoCo v3 learner
     res['eval_seconds'] = time.time() - t0
     return {k: float(v) for k, v in res.items()}
 
-# %% ../nbs/09_cli.ipynb #c8ca5b0e
+# %% ../nbs/09_cli.ipynb #16a63ce6
 COLUMNS = {'rank1': 'Rank-1', 'rank5': 'Rank-5', 'mAP': 'mAP', 'knn': 'kNN', 'linear_top1': 'linear top-1',
            'linear_top5': 'linear top-5', 'on_part': 'kept on part', 'on_part_random': 'random on part'}
 
@@ -223,7 +234,7 @@ def hardware(device) -> str:
     except (OSError, StopIteration): pass
     return f"{cpu}, {os.cpu_count()} cores"
 
-# %% ../nbs/09_cli.ipynb #7769f29e
+# %% ../nbs/09_cli.ipynb #0dfad8ee
 def _savefig(fig, path):
     fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)
     return path.name
@@ -273,7 +284,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
     path.write_text("\n".join(md))
     return path
 
-# %% ../nbs/09_cli.ipynb #2c89a7b6
+# %% ../nbs/09_cli.ipynb #945a2145
 def main(argv=None) -> int:
     "Run `lodisc-train` with `argv` (default: the command line); returns the exit status."
     args = parse_args(argv)
@@ -315,5 +326,30 @@ def main(argv=None) -> int:
 def cli():
     "Console entry point of `lodisc-train`."
     sys.exit(main())
+
+def run_one(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
+            out=None,            # folder of this run (its metrics are cached there); default a new temporary folder
+            progress:bool=False, # fastai's progress bars and tables
+            **options,           # `lodisc-train` options as keywords: epochs=15, seed=1, init='none', mask_source='oracle'...
+           ) -> dict:
+    "Pre-train and evaluate one method with `lodisc-train`'s own code; the metrics (and time) are cached in `out`."
+    import tempfile
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp())
+    argv = [a for k, v in options.items() for a in
+            ([f"--{k.replace('_', '-')}"] if v is True else [f"--no-{k.replace('_', '-')}"] if v is False else [f"--{k.replace('_', '-')}", str(v)])]
+    args = parse_args(argv + ['--no-baseline', '--out', str(out)])
+    args.device = setup_distributed(args.device)
+    cfg = {k: str(v) if isinstance(v, (Path, torch.device)) else v for k, v in vars(args).items() if k not in ('out', 'device', 'resume')}
+    cache = _folder(out, method) / 'metrics.json'
+    if cache.is_file():
+        old = json.loads(cache.read_text())
+        if old.get('config') == cfg: return old['metrics']
+    t = time.time()
+    dls, init = make_dls(args), initial_weights(args, verbose=progress)
+    learn = train_method(method, dls, args, init, progress=progress)
+    res = evaluate(learn, dls, args.probe_epochs, args.keep_ratio, progress=progress)
+    res['seconds'] = time.time() - t
+    cache.write_text(json.dumps(dict(config=cfg, metrics=res), indent=2))
+    return res
 
 if __name__ == '__main__' and '__file__' in globals(): cli()   # `python -m lodisc_nb.cli` (e.g. under accelerate launch)
