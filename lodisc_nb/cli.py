@@ -7,9 +7,9 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/cli.html.md"""
 # %% auto #0
 __all__ = ['DATA_CHOICES', 'METHODS', 'COLUMNS', 'arg_parser', 'parse_args', 'make_dls', 'initial_weights', 'EpochCSV',
            'train_method', 'attention_masks', 'evaluate', 'results_table', 'hardware', 'write_report', 'main', 'cli',
-           'run_one']
+           'run_one', 'run_grid']
 
-# %% ../nbs/09_cli.ipynb #78654638
+# %% ../nbs/09_cli.ipynb #59931ed1
 import argparse, contextlib, json, math, os, sys, time, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -30,7 +30,7 @@ from .eval import embed, retrieval_metrics, knn_accuracy, probe_features, locali
 from .viz import show_dashboard, show_masking, show_retrieval, attention_maps
 from .mask import fuse_cls_attention, select_patches
 
-# %% ../nbs/09_cli.ipynb #a96dcca4
+# %% ../nbs/09_cli.ipynb #c8995fc3
 DATA_CHOICES = ('toy', 'fashion-mnist', 'cub', 'cars', 'aircraft', 'folder')
 
 def _positive(kind):
@@ -90,7 +90,7 @@ def arg_parser() -> argparse.ArgumentParser:
     o.add_argument('--resume', action='store_true', help="continue from the checkpoints in --out")
     return p
 
-# %% ../nbs/09_cli.ipynb #d663234b
+# %% ../nbs/09_cli.ipynb #4409eebe
 def parse_args(argv=None) -> argparse.Namespace:
     "Parse and check `lodisc-train` arguments (exits with status 2 and a clear message on bad ones)."
     p = arg_parser()
@@ -119,7 +119,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--resume: {a.out} holds no run to continue (no config.json); drop --resume or pick the right --out")
     return a
 
-# %% ../nbs/09_cli.ipynb #c9c55d3f
+# %% ../nbs/09_cli.ipynb #0f398406
 def make_dls(args) -> DataLoaders:
     "The loaders the run trains and evaluates on."
     aug = dict(scale=(args.scale, 1.), boxes=args.mask_source == 'oracle')
@@ -139,7 +139,7 @@ def initial_weights(args, verbose:bool=True):
         return supervised_init(args.arch, img_size=args.img_size, patch_size=args.patch_size, device=args.device, verbose=verbose)
     return Path(args.init).expanduser()
 
-# %% ../nbs/09_cli.ipynb #ed5e0699
+# %% ../nbs/09_cli.ipynb #05c3242b
 METHODS = {'LoDisc': lodisc_learner, 'MoCo v3': mocov3_learner}
 
 def _folder(out, method): return Path(out) / method.lower().replace(' ', '')
@@ -183,7 +183,7 @@ def train_method(method:str, # 'LoDisc' or 'MoCo v3'
     else: say(f"{method}: already trained ({args.epochs} epochs in {folder / 'checkpoint.pth'})")
     return learn
 
-# %% ../nbs/09_cli.ipynb #4e4d0b20
+# %% ../nbs/09_cli.ipynb #249f6b5a
 @torch.no_grad()
 def attention_masks(learn, dl, keep_ratio=0.3, fusion=None):
     "Kept-patch masks (B, N) of every image of `dl` (in order), from the momentum encoder's fused attention."
@@ -214,7 +214,7 @@ def evaluate(learn, # a trained LoDisc or MoCo v3 learner
     res['eval_seconds'] = time.time() - t0
     return {k: float(v) for k, v in res.items()}
 
-# %% ../nbs/09_cli.ipynb #16a63ce6
+# %% ../nbs/09_cli.ipynb #7f927e3e
 COLUMNS = {'rank1': 'Rank-1', 'rank5': 'Rank-5', 'mAP': 'mAP', 'knn': 'kNN', 'linear_top1': 'linear top-1',
            'linear_top5': 'linear top-5', 'on_part': 'kept on part', 'on_part_random': 'random on part'}
 
@@ -234,7 +234,7 @@ def hardware(device) -> str:
     except (OSError, StopIteration): pass
     return f"{cpu}, {os.cpu_count()} cores"
 
-# %% ../nbs/09_cli.ipynb #0dfad8ee
+# %% ../nbs/09_cli.ipynb #7a099c84
 def _savefig(fig, path):
     fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)
     return path.name
@@ -284,7 +284,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
     path.write_text("\n".join(md))
     return path
 
-# %% ../nbs/09_cli.ipynb #945a2145
+# %% ../nbs/09_cli.ipynb #e44d03d5
 def main(argv=None) -> int:
     "Run `lodisc-train` with `argv` (default: the command line); returns the exit status."
     args = parse_args(argv)
@@ -351,5 +351,23 @@ def run_one(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
     res['seconds'] = time.time() - t
     cache.write_text(json.dumps(dict(config=cfg, metrics=res), indent=2))
     return res
+
+def _run_one_job(job):
+    "A worker of `run_grid`: one thread, so that parallel jobs share the cores instead of fighting over them."
+    torch.set_num_threads(job.pop('_threads'))
+    method, out = job.pop('method', 'LoDisc'), job.pop('out')
+    return run_one(method, out=out, **job)
+
+def run_grid(runs:list, # one dict per run: `method`, `out` (its folder) and `lodisc-train` options as keywords
+             n_jobs:int=1,  # runs at the same time, each in its own process with cores // n_jobs threads
+            ) -> list: # the metrics of each run, in order
+    "Train and evaluate many configurations with `run_one` (cached: finished runs are read, not retrained)."
+    import concurrent.futures as cf, multiprocessing as mp
+    threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs))
+    jobs = [{**r, '_threads': threads} for r in runs]
+    if n_jobs <= 1: return [_run_one_job(j) for j in jobs]
+    from lodisc_nb.cli import _run_one_job as work   # by its module, so that the spawned processes can import it
+    with cf.ProcessPoolExecutor(n_jobs, mp_context=mp.get_context('spawn')) as ex:
+        return list(ex.map(work, jobs))
 
 if __name__ == '__main__' and '__file__' in globals(): cli()   # `python -m lodisc_nb.cli` (e.g. under accelerate launch)

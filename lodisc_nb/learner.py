@@ -123,7 +123,7 @@ def _file_lock(path:Path):
 def supervised_init(arch:str='vit_micro', # the encoder (a preset name)
                     img_size:int=32,      # input size
                     patch_size:int=8,     # patch size
-                    epochs:int=10,        # epochs of supervised training
+                    epochs:int=60,        # epochs of supervised training (see below for why 60)
                     n_per_class:int=500,  # toy images per class (10 classes; 70% of them train)
                     bs:int=128,           # batch size
                     lr:float=2e-3,        # peak learning rate (one cycle)
