@@ -1,6 +1,6 @@
 """Render the docs offline, where Quarto is not available.
 
-    python tools/preview_docs.py [--no-proc] [--out _docs]
+    python tools/preview_docs.py [--no-proc] [--out _docs] [--readme]
 
 `nbdev-proc-nbs` turns `nbs/` into Quarto-ready notebooks in `_proc/` (running the show_doc, import and export
 cells), then nbconvert writes one HTML page per notebook into `_docs/`, with a sidebar built from
@@ -118,16 +118,34 @@ def render_all(out_dir):
         if d.is_dir(): shutil.copytree(d, out_dir / d.relative_to(NBS), dirs_exist_ok=True)
     return [p for p in pages if p not in dict(failed)], failed, missing
 
+def write_readme(dest=ROOT / 'README.md'):
+    "README.md from the processed index notebook, as `nbdev-readme` would write it (which needs Quarto)."
+    from nbconvert import MarkdownExporter
+    nb, _ = clean(nbformat.read(PROC / 'index.ipynb', as_version=4))
+    nb.metadata['language_info'] = {'name': 'python'}            # ```python fences
+    for c in nb.cells:
+        if c.cell_type == 'code':   # fastai's progress bars are HTML: keep the text a terminal would show
+            c.outputs = [o for o in c.get('outputs', []) if not (o.get('output_type') == 'display_data' and 'text/html' in o.get('data', {}))]
+    exp = MarkdownExporter()
+    exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
+    md, _ = exp.from_notebook_node(nb)
+    md = re.sub(r'\]\((?!https?:)(images/)', r'](nbs/\1', md)                       # images live under nbs/
+    md = re.sub(r'\]\((?!https?:|#|nbs/)([\w/.-]+)\.html', r'](https://lodisc-nb.github.io/lodisc_nb/\1.html', md)
+    dest.write_text(re.sub(r'\n{3,}', '\n\n', md).strip() + '\n')
+    return dest
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--no-proc', action='store_true', help='reuse _proc/ as it is')
     ap.add_argument('--out', default=str(ROOT / '_docs'))
+    ap.add_argument('--readme', action='store_true', help='also write README.md from the index page')
     a = ap.parse_args(argv)
     if not a.no_proc:
         if PROC.exists(): shutil.rmtree(PROC)
         r = subprocess.run([str(Path(sys.executable).with_name('nbdev-proc-nbs'))], cwd=ROOT, capture_output=True, text=True)
         if r.returncode or not PROC.exists(): sys.exit(f"nbdev-proc-nbs failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     ok, failed, missing = render_all(a.out)
+    if a.readme: print(f"wrote {write_readme()}")
     print(f"rendered {len(ok)} pages into {a.out}")
     for m in missing: print(f"warning: {m} is not listed in nbs/sidebar.yml")
     for f in failed: print(f"FAILED {f}")
