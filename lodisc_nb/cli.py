@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .learner import lodisc_learner, mocov3_learner, supervised_init, export_backbone
 from .callbacks import Checkpoint, StopOnNaN, NonFiniteLossError, resume_from
 from .vit import vit_to_timm
-from .distributed import setup_distributed, ddp_ctx, is_main_process, barrier
+from .distributed import setup_distributed, ddp_ctx, is_main_process, barrier, leave_process_group
 from fastai.callback.progress import CSVLogger
 from fastai.torch_core import get_model
 from .eval import embed, retrieval_metrics, knn_accuracy, probe_features, localisation_score
@@ -335,7 +335,8 @@ def main(argv=None) -> int:
         t = time.time(); dls = make_dls(args); init = initial_weights(args); seconds['data and init'] = time.time() - t
         for method in ['LoDisc'] + (['MoCo v3'] if args.baseline else []):   # train everything on every process first,
             t = time.time(); learners[method] = train_method(method, dls, args, init); seconds[method] = time.time() - t
-        if not lead: return 0                                                  # then evaluate and report on the main one
+        leave_process_group()                     # then evaluate and report on the main one, alone (no collectives)
+        if not lead: return 0
         for method, learn in learners.items():
             t = time.time(); results[method] = evaluate(learn, dls, args.probe_epochs, args.keep_ratio)
             seconds[f'{method} evaluation'] = time.time() - t

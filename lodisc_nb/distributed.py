@@ -20,8 +20,9 @@ from fastai.distributed import DistributedDL
 from .eval import embed
 
 # %% auto #0
-__all__ = ['n_processes', 'process_rank', 'is_main_process', 'barrier', 'any_rank', 'gather_features', 'embed_all',
-           'AllReduceBatchNorm', 'sync_batchnorm', 'setup_distributed', 'ddp_ctx', 'run_ddp', 'ddp_step', 'ddp_fit_toy']
+__all__ = ['n_processes', 'process_rank', 'is_main_process', 'barrier', 'any_rank', 'leave_process_group', 'gather_features',
+           'embed_all', 'AllReduceBatchNorm', 'sync_batchnorm', 'setup_distributed', 'ddp_ctx', 'run_ddp', 'ddp_step',
+           'ddp_fit_toy']
 
 # %% ../nbs/06a_distributed.ipynb #b509f26c
 def _group_ready() -> bool:
@@ -59,6 +60,13 @@ def any_rank(flag:bool, # this process's answer
     t = torch.tensor([int(bool(flag))], device=_comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+# %% ../nbs/06a_distributed.ipynb #2951e485
+def leave_process_group():
+    "After training: wait for all processes, leave the process group, and be one process again (also to fastai)."
+    barrier()
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+    os.environ.update(WORLD_SIZE='1', RANK='0', LOCAL_RANK='0', LOCAL_WORLD_SIZE='1')
 
 # %% ../nbs/06a_distributed.ipynb #f4d8b544
 def _gather_rows(t:torch.Tensor) -> torch.Tensor:
