@@ -72,24 +72,21 @@ def main():
     threads = max(1, (os.cpu_count() or 1) // a.jobs)
     print(f"{len(jobs)} runs + the test-every-epoch run on {device}, {a.jobs} at a time, {threads} threads each", flush=True)
     ex = cf.ProcessPoolExecutor(a.jobs, mp_context=mp.get_context('spawn'))
-    pending = {ex.submit(test_every_epoch_job, device): 'tutorial04/test_every_epoch'}
-    queue = list(jobs)
-    while queue and len(pending) < a.jobs:
-        j = queue.pop(0); pending[ex.submit(_run_one_job, {**j, '_threads': threads})] = j['out']
-    done_n = 0
-    while pending:
-        left = None if a.deadline_s is None else a.deadline_s - (time.time() - t0)
-        if left is not None and left <= 0: break
-        finished, _ = cf.wait(pending, timeout=left, return_when=cf.FIRST_COMPLETED)
+    left = lambda: float('inf') if a.deadline_s is None else a.deadline_s - (time.time() - t0)
+    pending, queue, done_n = {ex.submit(test_every_epoch_job, device): 'tutorial04/test_every_epoch'}, list(jobs), 0
+    def start_next():
+        j = queue.pop(0); pending[ex.submit(_run_one_job, {**j, '_threads': threads})] = str(Path(j['out']).relative_to(cache))
+    while queue and len(pending) < a.jobs: start_next()
+    while pending and left() > 0:
+        finished, _ = cf.wait(pending, timeout=None if a.deadline_s is None else left(), return_when=cf.FIRST_COMPLETED)
         for f in finished:
             name = pending.pop(f); done_n += 1
             try:
                 r = f.result()
                 msg = {k: round(v, 3) for k, v in r.items()} if isinstance(r, dict) else f"{len(r)} epochs"
             except Exception as e: msg = f"FAILED: {type(e).__name__}: {e}"
-            print(f"[{(time.time() - t0) / 60:5.1f} min] {Path(name).relative_to(cache) if name.startswith(str(cache)) else name}: {msg}", flush=True)
-            if queue and (a.deadline_s is None or time.time() - t0 < a.deadline_s):
-                j = queue.pop(0); pending[ex.submit(_run_one_job, {**j, '_threads': threads})] = j['out']
+            print(f"[{(time.time() - t0) / 60:5.1f} min] {name}: {msg}", flush=True)
+            if queue and left() > 0: start_next()
     print(f"{done_n} finished, {len(pending)} abandoned, {len(queue)} not started, {(time.time() - t0) / 60:.1f} min", flush=True)
     if a.pack: pack(cache, a.pack); print("packed", a.pack, flush=True)
     for p in list(getattr(ex, '_processes', {}).values()): p.kill()
