@@ -9,7 +9,7 @@ __all__ = ['embed', 'retrieval_metrics_loop', 'retrieval_metrics', 'knn_accuracy
            'linear_probe', 'Classifier', 'fine_tune', 'patches_in_box', 'patches_at_points', 'localisation_score']
 
 # %% ../nbs/07_eval.ipynb #cfb09ba4
-import math, copy
+import math, copy, functools
 from contextlib import ExitStack
 import numpy as np
 import torch
@@ -175,43 +175,70 @@ def _class_table(labels):
     table[cls, within] = order
     return uniq, table
 
-def _block_stats(S, mem, valid, self_idx, cells_per_item=32):
+@functools.cache
+def _index_dtype(device_type:str): # 'cpu', 'cuda', ...
+    "int32 where this torch's gather / scatter_add take int32 indices on `device_type` (less memory traffic), else int64."
+    try:
+        x, i = torch.zeros(2, device=device_type), torch.zeros(1, dtype=torch.int32, device=device_type)
+        x.gather(0, i); x.scatter_add_(0, i, torch.ones(1, device=device_type))
+        return torch.int32
+    except (RuntimeError, TypeError): return torch.long
+
+def _gram(q, # (N, D) features
+          block:int=512, # rows per matrix product
+         ): # (N, N) q @ q.T
+    "The symmetric matrix q @ q.T with each off-diagonal block computed once and mirrored: half the multiplications."
+    N = len(q)
+    S = q.new_empty(N, N)
+    for i0 in range(0, N, block):
+        i1 = min(N, i0 + block)
+        S[i0:i1, i0:] = q[i0:i1] @ q[i0:].T                    # this row block, from the diagonal on
+        S[i1:, i0:i1] = S[i0:i1, i1:].T                         # and its mirror image below the diagonal
+    return S
+
+def _block_stats(S, # (c, G) similarities of c queries (modified: each query's own column)
+                 mem, # (c, M) gallery indices of each query's class, padded
+                 valid, # (c, M) which entries of `mem` are relevant items
+                 self_idx, # (c,) each query's own gallery column (leave-one-out), or None
+                 cells_per_item:int=16, # grid cells per relevant item
+                 idt=None, # index dtype of the cell numbers; default: `_index_dtype` of S's device
+                ):
     "First-hit rank (0 = none), AP and relevant count for each query row of a similarity block S (c, G)."
     (c, G), M, dev = S.shape, mem.shape[1], S.device
-    one = torch.ones((), dtype=torch.long, device=dev)
+    idt = idt or _index_dtype(dev.type)
     if self_idx is not None: S[torch.arange(c, device=dev), self_idx] = -math.inf     # leave the query out
     R = valid.sum(1)
-    rs = S.gather(1, mem.clamp(min=0))                                     # (c, M) similarities of the relevant items
-    lo = torch.where(valid, rs, math.inf).amin(1).where(R > 0, 0.)
-    hi = torch.where(valid, rs, -math.inf).amax(1).where(R > 0, 0.)
+    key, order = torch.where(valid, S.gather(1, mem.clamp(min=0)), math.inf).sort(dim=1, stable=True)
+    ai = mem.gather(1, order)                     # relevant items by similarity (ascending), then the pads
+    isrel = torch.arange(M, device=dev) < R[:, None]
+    lo = key[:, 0].where(R > 0, 0.)
+    hi = key.gather(1, (R - 1).clamp(min=0)[:, None]).squeeze(1).where(R > 0, 0.)
     nc = max(2, min(G, cells_per_item * M))                                # grid cells over [lo, hi]
+    W = nc + 3                                                             # cells 0 .. nc + 1, and a spare for pads
     scale = torch.where(hi > lo, ((nc - 1) / (hi - lo)).clamp(max=1e30), 1.)
-    def cell(x, lo, scale): return (x - lo).mul_(scale).floor_().add_(1).clamp_(0, nc + 1).long()  # grows with x
-    cells = cell(S, lo[:, None], scale[:, None])                           # (c, G) in 0 .. nc + 1
-    rc = torch.where(valid, cells.gather(1, mem.clamp(min=0)), nc + 2)    # the relevant items' cells (pads: a spare)
-    occ = torch.zeros(c, nc + 3, dtype=torch.long, device=dev).scatter_add_(1, rc, torch.ones_like(rc))
-    occ = occ[:, :nc + 2].contiguous()                                     # relevant items per cell
-    lower = occ.cumsum(1) - occ                                            # relevant items in lower cells
-    table = (R[:, None] - lower - occ) * 2 + (occ > 0)                     # (in higher cells) * 2 + (any in this cell)
-    above = table.gather(1, cells); del cells
-    shared = (above & 1).bool()
-    above >>= 1
-    # step 4: items sharing a cell with relevant items, compared with each of those exactly
-    lin = shared.view(-1).nonzero().squeeze(1)
-    r, g = lin // G, lin % G
-    s = S.view(-1)[lin]
-    key = torch.where(valid, rs, math.inf)
-    order = key.sort(dim=1, stable=True).indices                           # valid relevant items, by similarity
-    av, ai = key.gather(1, order).view(-1), mem.gather(1, order).view(-1)
-    flat = r * (nc + 2) + cell(s, lo[r], scale[r])
-    start, n = lower.view(-1)[flat] + r * M, occ.view(-1)[flat]
-    extra = torch.zeros_like(r)
+    # step 2: cell numbers, non-decreasing in the similarity (lo lands near 1.5, in cell 1)
+    cells = torch.sub(S, (lo - 1.5 / scale)[:, None]).mul_(scale[:, None]).clamp_(0, nc + 1).to(idt)
+    rc = torch.where(isrel, cells.gather(1, ai.clamp(min=0).to(idt)), nc + 2).to(idt)   # relevant items' cells
+    occ = torch.zeros(c, W, dtype=torch.int32, device=dev).scatter_add_(1, rc, torch.ones_like(rc, dtype=torch.int32))
+    # step 3: gallery items per cell, and so the items in cells above each relevant item
+    cnt = torch.zeros(c, W, dtype=torch.int32, device=dev)
+    cnt.scatter_add_(1, cells, torch.ones((), dtype=torch.int32, device=dev).expand(c, G))
+    higher = G - cnt.cumsum(1)                                             # items in strictly higher cells
+    # step 4: the items sharing a cell with relevant items, compared with each of those exactly
+    lin = (occ > 0).gather(1, cells).view(-1).nonzero().squeeze(1)
+    r = lin.div(G, rounding_mode='floor')
+    g = lin - r * G
+    s, flat = S.view(-1).index_select(0, lin), r * W + cells.view(-1).index_select(0, lin)
+    n = occ.view(-1).index_select(0, flat)                                 # relevant items in the item's cell
+    start = occ.cumsum(1, dtype=torch.int32).view(-1).index_select(0, flat) - n + r * M   # the first of them
+    av, ai_ = key.view(-1), ai.view(-1)
+    beats = torch.zeros(c * M, dtype=torch.int32, device=dev)              # items of its cell above each relevant item
     for j in range(int(n.max()) if len(n) else 0):                         # the j-th relevant item of the shared cell
         i = (start + j).clamp_(max=c * M - 1)
-        extra += (j < n) & ((av[i] > s) | ((av[i] == s) & (ai[i] < g)))   # above g: higher, or equal and lower index
-    above.view(-1)[lin] += extra
-    hist = torch.zeros(c, M + 1, dtype=torch.long, device=dev).scatter_add_(1, above, one.expand_as(above))
-    rank = hist.cumsum(1)[:, :M]                  # rank[:, k-1] = 1-based rank of the k-th best relevant item
+        a = av.index_select(0, i)
+        beats.index_add_(0, i, ((j < n) & ((s > a) | ((s == a) & (g < ai_.index_select(0, i))))).int())
+    rank = 1 + higher.gather(1, rc.clamp(max=nc + 1)) + beats.view(c, M)   # 1 + all the items above it
+    rank = torch.where(isrel, rank, torch.iinfo(torch.long).max).sort(1).values   # ascending; pads last
     kk = torch.arange(1, M + 1, device=dev, dtype=torch.float64)
     ap = torch.where(kk <= R[:, None], kk / rank, 0.).sum(1) / R.clamp(min=1)
     return torch.where(R > 0, rank[:, 0], 0), ap, R
@@ -224,6 +251,7 @@ def retrieval_metrics(feats, # (N, D) query features (any device; normalised her
                       gallery_labels=None, # (G,) gallery labels
                       no_match:str='skip', # queries without a relevant item: 'skip' them or count them as 'zero'
                       chunk:int=None, # queries per block; default: a block of about 2**20 similarities (>= 128 queries)
+                      max_gram_mb:float=256, # leave-one-out: compute the symmetric N x N matrix at once up to this size
                       return_per_query:bool=False, # also return per-query `first` rank (0 = none), `ap`, `n_relevant`
                      ) -> dict: # {'rank1': ..., 'rank5': ..., 'mAP': ...}, each in [0, 1]
     "Cosine retrieval Rank-k and mAP (leave-one-out by default), vectorised and chunked; ties: lower gallery index first."
@@ -233,6 +261,7 @@ def retrieval_metrics(feats, # (N, D) query features (any device; normalised her
     uniq, table = _class_table(gl)
     ci = torch.searchsorted(uniq, ql).clamp_(max=len(uniq) - 1)
     found = uniq[ci] == ql                                            # the query's class exists in the gallery
+    gram = _gram(q) if loo and len(q) ** 2 * 4 <= max_gram_mb * 2 ** 20 else None   # half the products
     first, ap, nrel = [], [], []
     for s in range(0, len(q), chunk):
         e = min(len(q), s + chunk)
@@ -240,7 +269,7 @@ def retrieval_metrics(feats, # (N, D) query features (any device; normalised her
         valid = (mem >= 0) & found[s:e, None]
         me = torch.arange(s, e, device=q.device) if loo else None
         if loo: valid &= mem != me[:, None]
-        f, a, r = _block_stats(q[s:e] @ g.T, mem, valid, me)
+        f, a, r = _block_stats(gram[s:e] if gram is not None else q[s:e] @ g.T, mem, valid, me)
         first.append(f); ap.append(a); nrel.append(r)
     first, ap, nrel = torch.cat(first), torch.cat(ap), torch.cat(nrel)
     out = _summary(first, ap, nrel, ks, no_match)
