@@ -9,8 +9,8 @@ __all__ = ['embed', 'retrieval_metrics_loop', 'retrieval_metrics', 'knn_accuracy
            'linear_probe', 'Classifier', 'fine_tune', 'patches_in_box', 'patches_at_points', 'localisation_score']
 
 # %% ../nbs/07_eval.ipynb #cfb09ba4
-import math, copy, functools
-from contextlib import ExitStack
+import math, copy, functools, random
+from contextlib import ExitStack, contextmanager
 import numpy as np
 import torch
 import torch.nn as nn
@@ -353,6 +353,15 @@ def _feature_dl(pair, bs, shuffle, device):
     # training drops the last batch only when it would hold a single item (BatchNorm cannot standardise one)
     return DataLoader(TensorDataset(f, y), bs=bs, shuffle=shuffle, drop_last=shuffle and len(y) % bs == 1, device=device)
 
+@contextmanager
+def _seeded_shuffle(dl, seed):
+    "A fastai loader shuffles with its own `rng`, made when the loader was: seed it for the fit, then give the old one back."
+    rng0 = getattr(dl, 'rng', None)
+    if rng0 is not None: dl.rng = random.Random(seed)
+    try: yield
+    finally:
+        if rng0 is not None: dl.rng = rng0
+
 def _fit_and_test(learn, epochs, lr, test_dl, select, seed, verbose):
     "Fit one-cycle (epoch chosen on valid when `select='valid'`), then evaluate valid and test once."
     kb = KeepBest() if select == 'valid' else None
@@ -474,7 +483,7 @@ def fine_tune(model_or_learner, # a backbone, a module with `.embed` / `.encoder
               flip:bool=True, # random horizontal flips while training
               select:str='valid', # 'valid': the epoch with the best valid top-1; 'last': the last epoch
               copy:bool=True, # fine-tune a copy (True) or the model itself
-              seed:int=0, # seeds the head's initialisation and the flips
+              seed:int=0, # seeds the head's initialisation, the flips and the train loader's shuffling
               verbose:bool=True, # show fastai's progress and per-epoch table
               return_learner:bool=False, # also return the fastai Learner (its model is the `Classifier`)
              ) -> dict: # top1/top5 (test), valid_top1/valid_top5, best_epoch (0-based), epochs
@@ -498,10 +507,12 @@ def fine_tune(model_or_learner, # a backbone, a module with `.embed` / `.encoder
     if n_classes is None:
         sets = getattr(dls, 'sets', None)
         n_classes = len(sets['train'].classes) if isinstance(sets, dict) and 'train' in sets else None
-    if n_classes is None: n_classes = 1 + max(int(_plain(b[1]).max()) for dl in (dls.train, dls.valid) for b in dl)
+    if n_classes is None:
+        with _seeded_shuffle(dls.train, seed):                           # a pass over the loaders, RNG untouched
+            n_classes = 1 + max(int(_plain(b[1]).max()) for dl in (dls.train, dls.valid) for b in dl)
     with no_random(seed, reproducible=False): clf = Classifier(backbone, dim, n_classes, which=which, flip=flip)
     learn = Learner(dls, clf, loss_func=CrossEntropyLossFlat(), metrics=[accuracy, _topk_metric(n_classes)], wd=wd)
-    res = _fit_and_test(learn, epochs, lr, test_dl, select, seed, verbose)
+    with _seeded_shuffle(dls.train, seed): res = _fit_and_test(learn, epochs, lr, test_dl, select, seed, verbose)
     return (res, learn) if return_learner else res
 
 # %% ../nbs/07_eval.ipynb #b61e7941
