@@ -172,7 +172,8 @@ def _folder(out, method): return Path(out) / method.lower().replace(' ', '')
 
 class EpochCSV(CSVLogger):
     "fastai's CSVLogger, appending across resumed runs with one header line."
-    def __init__(self, fname): super().__init__(fname, append=True)
+    # absolute: fastai writes to `learn.path / fname`, which would repeat a relative folder (lodisc_out/lodisc/lodisc_out/...)
+    def __init__(self, fname): super().__init__(Path(fname).absolute(), append=True)
     def before_fit(self):
         if hasattr(self, 'gather_preds'): return
         new = not (self.path / self.fname).is_file() or (self.path / self.fname).stat().st_size == 0
