@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 from _harness import compare, ratio, report, quick
-from lodisc_nb.mask import select_patches, pixel_mask, mask_pixels, official_pixel_mask
+from lodisc_nb.mask import select_patches, pixel_mask, mask_pixels
+from lodisc_nb.testing import official_pixel_mask
 
 def main():
     B, g, p = (4, 14, 16) if quick() else (64, 14, 16)

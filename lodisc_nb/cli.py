@@ -7,7 +7,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/cli.html.md"""
 # %% auto #0
 __all__ = ['DATA_CHOICES', 'METHODS', 'COLUMNS', 'arg_parser', 'parse_args', 'limit_train_per_class', 'make_dls',
            'initial_weights', 'EpochCSV', 'train_method', 'attention_masks', 'evaluate', 'results_table', 'hardware',
-           'write_report', 'main', 'cli', 'run_one', 'run_grid']
+           'write_report', 'main', 'cli']
 
 # %% ../nbs/09_cli.ipynb #daa89ec7
 import argparse, contextlib, json, math, os, sys, time, warnings
@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from .learner import lodisc_learner, mocov3_learner, supervised_init, export_backbone
 from .callbacks import Checkpoint, StopOnNaN, NonFiniteLossError, resume_from
 from .vit import vit_to_timm
-from .distributed import setup_distributed, ddp_ctx, is_main_process, barrier, leave_process_group
+from .distributed import setup_distributed, ddp_ctx
+from .ranks import is_main_process, barrier, leave_process_group
 from fastai.callback.progress import CSVLogger
 from fastai.torch_core import get_model
 from .eval import embed, retrieval_metrics, knn_accuracy, probe_features, localisation_score
@@ -356,48 +357,5 @@ def main(argv=None) -> int:
 def cli():
     "Console entry point of `lodisc-train`."
     sys.exit(main())
-
-def run_one(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
-            out=None,            # folder of this run (its metrics are cached there); default a new temporary folder
-            progress:bool=False, # fastai's progress bars and tables
-            **options,           # `lodisc-train` options as keywords: epochs=15, seed=1, init='none', mask_source='oracle'...
-           ) -> dict:
-    "Pre-train and evaluate one method with `lodisc-train`'s own code; the metrics (and time) are cached in `out`."
-    import tempfile
-    out = Path(out) if out is not None else Path(tempfile.mkdtemp())
-    argv = [a for k, v in options.items() for a in
-            ([f"--{k.replace('_', '-')}"] if v is True else [f"--no-{k.replace('_', '-')}"] if v is False else [f"--{k.replace('_', '-')}", str(v)])]
-    args = parse_args(argv + ['--no-baseline', '--out', str(out)])
-    args.device = setup_distributed(args.device)
-    cfg = {k: str(v) if isinstance(v, (Path, torch.device)) else v for k, v in vars(args).items() if k not in ('out', 'device', 'resume')}
-    cache = _folder(out, method) / 'metrics.json'
-    if cache.is_file():   # options added since the cache was written count as their defaults
-        old, defaults = json.loads(cache.read_text()), vars(arg_parser().parse_args([]))
-        if all(old['config'].get(k, defaults.get(k)) == v for k, v in cfg.items()): return old['metrics']
-    t = time.time()
-    dls, init = make_dls(args), initial_weights(args, verbose=progress)
-    learn = train_method(method, dls, args, init, progress=progress)
-    res = evaluate(learn, dls, args.probe_epochs, args.keep_ratio, progress=progress)
-    res['seconds'] = time.time() - t
-    cache.write_text(json.dumps(dict(config=cfg, metrics=res), indent=2))
-    return res
-
-def _run_one_job(job):
-    "A worker of `run_grid`: one thread, so that parallel jobs share the cores instead of fighting over them."
-    torch.set_num_threads(job.pop('_threads'))
-    method, out = job.pop('method', 'LoDisc'), job.pop('out')
-    return run_one(method, out=out, **job)
-
-def run_grid(runs:list, # one dict per run: `method`, `out` (its folder) and `lodisc-train` options as keywords
-             n_jobs:int=1,  # runs at the same time, each in its own process with cores // n_jobs threads
-            ) -> list: # the metrics of each run, in order
-    "Train and evaluate many configurations with `run_one` (cached: finished runs are read, not retrained)."
-    import concurrent.futures as cf, multiprocessing as mp
-    threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs))
-    jobs = [{**r, '_threads': threads} for r in runs]
-    if n_jobs <= 1: return [_run_one_job(j) for j in jobs]
-    from lodisc_nb.cli import _run_one_job as work   # by its module, so that the spawned processes can import it
-    with cf.ProcessPoolExecutor(n_jobs, mp_context=mp.get_context('spawn')) as ex:
-        return list(ex.map(work, jobs))
 
 if __name__ == '__main__' and '__file__' in globals(): cli()   # `python -m lodisc_nb.cli` (e.g. under accelerate launch)

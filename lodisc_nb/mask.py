@@ -6,7 +6,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/mask.html.md"""
 
 # %% auto #0
 __all__ = ['fuse_cls_attention', 'n_keep', 'select_patches', 'random_patches', 'box_patch_overlap', 'oracle_patches',
-           'pixel_mask', 'mask_pixels', 'keep_indices', 'official_pixel_mask']
+           'pixel_mask', 'mask_pixels', 'keep_indices']
 
 # %% ../nbs/02_mask.ipynb #343d1a7d
 import math
@@ -163,26 +163,3 @@ def keep_indices(keep:torch.Tensor, # bool (B, N), the same number of True per r
     if lo != hi: raise ValueError(f"every row of keep must keep the same number of patches, got {lo} to {hi}: "
                                   "build it with select_patches, random_patches or oracle_patches")
     return torch.sort(keep.to(torch.uint8), dim=1, descending=True, stable=True).indices[:, :lo]
-
-# %% ../nbs/02_mask.ipynb #39495b0b
-def official_pixel_mask(scores:torch.Tensor, # (B, N) patch scores on a square grid
-                        patch_size:int, # p
-                        keep_ratio:float=0.3, # fraction kept (threshold rank)
-                       )->torch.Tensor: # float32 (B, H, W) 0/1 pixel mask, on the CPU
-    "The official code's way to build the pixel mask, loops over samples, patches and pixel rows: for timing only."
-    B, N = scores.shape
-    g, p = int(N ** 0.5), patch_size
-    srt = torch.sort(scores, dim=1, descending=True).values
-    rows = []
-    for b in range(B):                                   # every sample
-        thr, row = srt[b, int(N * keep_ratio)], []
-        for j in range(N):                               # every patch: one comparison, then p copies
-            on = 1 if scores[b, j] > thr else 0
-            for _ in range(p): row.append(on)
-        rows.append(row)
-    strips = torch.tensor(rows).view(B, g, g * p)        # one pixel row per patch row
-    out = torch.zeros(B, g * p, g * p)
-    for b in range(B):                                   # every sample
-        for i in range(g):                               # every patch row
-            for r in range(i * p, (i + 1) * p): out[b, r] = strips[b, i]   # every pixel row in it
-    return out

@@ -65,7 +65,7 @@ def main():
     a = ap.parse_args()
     import torch
     from lodisc_nb.learner import lodisc_cache_dir
-    from lodisc_nb.cli import _run_one_job
+    from lodisc_nb.experiments import _run_one_job
     device = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     cache, t0 = lodisc_cache_dir(), time.time()
     jobs = all_jobs(device, cache)
