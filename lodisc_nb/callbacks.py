@@ -6,14 +6,12 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/callbacks.html.md"""
 
 # %% ../nbs/06_callbacks.ipynb #b073090a
 from __future__ import annotations
-import dataclasses, math, os, random, re, tempfile, warnings
-from pathlib import Path
-from fastcore.foundation import L
+import dataclasses, math, random, warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
 from fastai.torch_core import get_model
-from fastai.callback.core import Callback, CancelStepException
+from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos
 from fastai.learner import Recorder, Metric, AvgMetric
@@ -26,7 +24,7 @@ from fastai.distributed import DistributedDL
 
 # %% auto #0
 __all__ = ['LoDiscLoss', 'global_loss', 'local_loss', 'lodisc_metrics', 'fastai_pred', 'LoDiscCallback', 'MomentumUpdate',
-           'KNNMonitor', 'atomic_save', 'NonFiniteLossError', 'StopOnNaN', 'Checkpoint', 'resume_from']
+           'KNNMonitor']
 
 # %% ../nbs/06_callbacks.ipynb #566ff104
 def _field(pred, name):
@@ -278,118 +276,3 @@ class KNNMonitor(Callback):
         fb, lb = embed_all(model, (xb, yb), which=self.which, bs=self.bs, progress=False)   # each process embeds a share
         fq, lq = embed_all(model, (xq, yq), which=self.which, bs=self.bs, progress=False)
         return float(knn_accuracy(fb, lb, fq, lq, k=self.k, t=self.t))
-
-# %% ../nbs/06_callbacks.ipynb #83ca9b49
-def atomic_save(obj, # anything `torch.save` takes
-                path, # the file to (over)write
-               ) -> Path:
-    "torch.save to a temporary file in the same folder, then rename: readers see the old file or the new one, never half."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, t = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush(); os.fsync(f.fileno())      # the bytes are on disk before the rename: a power cut leaves no empty file
-        os.chmod(t, 0o644)                       # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(t, path)
-    except BaseException:
-        if os.path.exists(t): os.remove(t)
-        raise
-    return path
-
-# %% ../nbs/06_callbacks.ipynb #c2133967
-class NonFiniteLossError(RuntimeError):
-    "Training produced a NaN or infinite loss (or weights)."
-    def __str__(self):   # fastai prefixes errors raised in callbacks with "Exception occured in `X` when calling event `Y`:"
-        s = super().__str__()  # ... but this message says where already: drop the prefix
-        return s.split(':\n\t', 1)[-1] if s.startswith('Exception occured in `') else s
-
-class StopOnNaN(Callback):
-    "Stop at the first non-finite training loss, before its backward pass, naming the epoch and batch."
-    order = MixedPrecision.order + 1          # after autocast has ended and fastai has computed the loss
-    def before_fit(self): self.learn.last_checkpoint = getattr(self.learn, 'last_checkpoint', None)
-    def after_loss(self):
-        if not self.training or not any_rank(not bool(torch.isfinite(self.learn.loss_grad).all())): return   # all processes stop together
-        where = f"epoch {self.epoch}, batch {self.iter} of {self.n_iter} (training step {self.train_iter})"
-        ck = getattr(self.learn, 'last_checkpoint', None)
-        raise NonFiniteLossError(
-            f"the training loss became {self.learn.loss_grad.detach().float().mean().item()} at {where}; training stopped "
-            f"before this step changed the weights. " + (f"The last good checkpoint is {ck}. " if ck else "")
-            + "Try a lower learning rate, more warm-up, gradient clipping (fastai's GradientClip) or fp32 instead of fp16.")
-
-# %% ../nbs/06_callbacks.ipynb #6d518a2e
-def _plain(o):
-    "fastai optimiser states hold fastcore `L`s and numpy scalars; plain types load with `torch.load(weights_only=True)` and nothing allow-listed."
-    if isinstance(o, (L, list)): return [_plain(v) for v in o]
-    if isinstance(o, tuple): return tuple(_plain(v) for v in o)
-    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, np.generic): return o.item()          # numpy scalars (fastai's scheduled lr, mom...)
-    if isinstance(o, np.ndarray): return torch.from_numpy(o)
-    return o
-
-def _non_finite(sd:dict) -> list:
-    "Names of the floating-point tensors of a state dict that hold a NaN or an infinity."
-    return [k for k, v in sd.items() if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
-
-class Checkpoint(Callback):
-    "After every `every` epochs, write model, optimiser and progress atomically to `path`; `resume_from` continues."
-    order = Recorder.order + 1                # after the Recorder has logged the epoch
-    def __init__(self,
-                 path,                        # the checkpoint file (one file, overwritten)
-                 every:int=1,                 # save every `every` epochs (and after the last)
-                 with_opt:bool=True,          # include the optimiser state (needed to resume exactly)
-                ): self.path, self.every, self.with_opt = Path(path), every, with_opt
-    def after_epoch(self):
-        e = self.epoch
-        if (e + 1) % self.every and e + 1 < self.n_epoch: return
-        sd = get_model(self.model).state_dict()
-        bad = _non_finite(sd)   # e.g. an infinite gradient with a finite loss: never overwrite a good file with it
-        if bad: raise NonFiniteLossError(
-            f"the weights hold NaN or inf after epoch {e} ({bad[0]}" + (f" and {len(bad) - 1} more tensors" if len(bad) > 1 else "")
-            + f"); {self.path} was not overwritten" + (" and holds the last good checkpoint" if self.path.is_file() else "")
-            + ". Try a lower learning rate, gradient clipping (fastai's GradientClip) or fp32 instead of fp16.")
-        state = dict(model=sd, epoch=e, n_epoch=self.n_epoch,
-                     values=[[None if x is None else float(x) for x in v] for v in self.recorder.values],  # None: no valid set
-                     config=dict(getattr(self.learn, 'lodisc_config', {}) or {}))
-        if self.with_opt and self.opt is not None: state['opt'] = _plain(self.opt.state_dict())
-        if is_main_process(): atomic_save(state, self.path)   # one writer under DDP
-        barrier()
-        self.learn.last_checkpoint = self.path
-
-# %% ../nbs/06_callbacks.ipynb #b714ed67
-def _unreadable(path, e:Exception, what:str='weights file') -> ValueError:
-    "A clear error for a file `torch.load(weights_only=True)` could not read: cut short, not a checkpoint, or holding code."
-    msg = str(e); g = re.search(r'Unsupported global: GLOBAL (\S+)', msg)
-    if g: return ValueError(f"{path} holds Python objects besides tensors ({g.group(1)}); lodisc_nb reads files with "
-                            "torch.load(weights_only=True), which never runs code from a file. If you trust the file, load it "
-                            "yourself (torch.load(path, weights_only=False)) and pass what it holds instead of the path.")
-    why = ('not a torch or safetensors file' if 'weights only load failed' in msg.lower() else
-           f"{type(e).__name__}: {msg.splitlines()[0].split('. ')[0][:150]}" if msg else type(e).__name__)
-    return ValueError(f"{path} is not a readable {what} ({why}); it may be truncated (an interrupted download or copy) "
-                      "or another kind of file.")
-
-def resume_from(learn, # the Learner to restore (built as for the interrupted run)
-                path,  # a file written by `Checkpoint`
-               ) -> int: # the epoch to pass to `fit`/`fit_one_cycle` as `start_epoch`
-    "Load a `Checkpoint` file into `learn` (weights, optimiser); returns the first epoch still to run."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}: nothing to resume (start without resuming)")
-    try: state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise _unreadable(path, e, 'lodisc_nb checkpoint') from None
-    if not isinstance(state, dict) or 'model' not in state or 'epoch' not in state:
-        raise ValueError(f"{path} is not a lodisc_nb checkpoint written by `Checkpoint` (no 'model'/'epoch' entries)")
-    mine = getattr(learn, 'lodisc_config', None) or {}
-    theirs = state.get('config') or {}
-    diff = {k: (theirs[k], mine[k]) for k in ('arch', 'img_size', 'patch_size', 'use_projector', 'dim', 'mlp_dim')
-            if k in mine and k in theirs and theirs[k] != mine[k]}
-    if diff: raise ValueError(f"{path} was written for another model: " +
-                              ', '.join(f"{k}={a!r} there, {b!r} here" for k, (a, b) in diff.items()))
-    try: get_model(learn.model).load_state_dict(state['model'])
-    except RuntimeError as e: raise ValueError(f"{path} does not fit this model: {str(e)[:500]}") from None
-    if 'opt' in state:
-        if learn.opt is None: learn.create_opt()
-        opt = state['opt']
-        if 'hypers' in opt: opt = {**opt, 'hypers': L(opt['hypers'])}   # a fastai `Optimizer`'s state
-        learn.opt.load_state_dict(opt)
-    learn.last_checkpoint = path
-    return state['epoch'] + 1

@@ -35,8 +35,9 @@ from .ranks import n_processes, process_rank, is_main_process, gather_features, 
 
 # %% ../nbs/05_eval.ipynb #e4f49fc9
 def _model_of(m):
-    "The `nn.Module` to run: a fastai `Learner`'s `.model`, or the module itself."
-    if isinstance(m, Learner): m = m.model
+    "The `nn.Module` to run: a fastai `Learner`'s `.model` (or anything's `.model`), unwrapped from DDP, or the module itself."
+    if not isinstance(m, nn.Module) and hasattr(m, 'model'): m = m.model
+    if isinstance(m, nn.Module): m = get_model(m)
     if not isinstance(m, nn.Module):
         raise TypeError(f"expected an nn.Module or a fastai Learner, got {type(m).__name__}")
     return m
@@ -601,7 +602,7 @@ def embed_all(model_or_learner, # a Learner, a LoDisc, any model `embed` accepts
               progress:bool=False, # progress bar (shown by rank 0 only)
              ) -> tuple: # (features float32 (N, D) on the CPU, labels int64 (N,)), in `data`'s order, on every process
     "`embed`, with each process embedding a share of `data` and everyone gathering the result."
-    m = get_model(model_or_learner.model if isinstance(model_or_learner, Learner) else model_or_learner)
+    m = _model_of(model_or_learner)
     xy = _images_labels(data)
     if not _group_ready() or xy is None or len(xy[1]) < n_processes():
         return embed(m, data, which=which, bs=bs, progress=progress and is_main_process())

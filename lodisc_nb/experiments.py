@@ -7,7 +7,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/experiments.html.md"""
 # %% auto #0
 __all__ = ['run_one', 'run_grid']
 
-# %% ../nbs/09a_experiments.ipynb #c38c1b8a
+# %% ../nbs/09a_experiments.ipynb #b45d94c4
 import json, os, time
 from pathlib import Path
 import tempfile
@@ -15,7 +15,7 @@ import torch
 from .distributed import setup_distributed
 from .cli import arg_parser, parse_args, make_dls, initial_weights, train_method, evaluate, _folder
 
-# %% ../nbs/09a_experiments.ipynb #c114b9ad
+# %% ../nbs/09a_experiments.ipynb #9ad62653
 def run_one(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
             out=None,            # folder of this run (its metrics are cached there); default a new temporary folder
             progress:bool=False, # fastai's progress bars and tables
@@ -40,14 +40,14 @@ def run_one(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
     cache.write_text(json.dumps(dict(config=cfg, metrics=res), indent=2))
     return res
 
-# %% ../nbs/09a_experiments.ipynb #3a39665b
+# %% ../nbs/09a_experiments.ipynb #4461b78a
 def _run_one_job(job):
     "A worker of `run_grid`: one thread, so that parallel jobs share the cores instead of fighting over them."
     torch.set_num_threads(job.pop('_threads'))
     method, out = job.pop('method', 'LoDisc'), job.pop('out')
     return run_one(method, out=out, **job)
 
-# %% ../nbs/09a_experiments.ipynb #d7850216
+# %% ../nbs/09a_experiments.ipynb #be4df31a
 def run_grid(runs:list, # one dict per run: `method`, `out` (its folder) and `lodisc-train` options as keywords
              n_jobs:int=1,  # runs at the same time, each in its own process with cores // n_jobs threads
             ) -> list: # the metrics of each run, in order

@@ -6,7 +6,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/learner.html.md"""
 
 # %% ../nbs/07_learner.ipynb #e5fd318c
 from __future__ import annotations
-import hashlib, inspect, json, os, tempfile
+import dataclasses, hashlib, inspect, json, os, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -22,9 +22,10 @@ from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.all   # fit_one_cycle, lr_find, to_fp16, summary, progress bars, SaveModelCallback, CSVLogger ...
 from .data import toy_fgvc, ssl_dls, TwoViews, normalize
-from .vit import ARCHS, ViT, create_vit, read_checkpoint, load_checkpoint
-from .model import LoDisc, check_batch_size
-from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics, atomic_save, _unreadable
+from .vit import ARCHS, ViT, create_vit, read_checkpoint, load_checkpoint, save_timm_folder, is_timm_folder, timm_folder_weights
+from .model import LoDisc, LoDiscConfig, check_batch_size
+from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics
+from .checkpoints import atomic_save, _unreadable
 from .ranks import n_processes
 
 # %% auto #0
@@ -166,7 +167,7 @@ def _train_supervised_init(cfg, path, device, verbose):
 def create_encoder(arch:str='vit_tiny', # a preset (`vit_micro`, `vit_tiny`, `vit_small`, `vit_base`) or a timm ViT name
                    img_size:int=224,    # input size
                    patch_size:int=None, # patch size (default: the preset's / timm name's)
-                   pretrained=None,     # None, 'toy', True (timm weights), a weights file, or a state dict
+                   pretrained=None,     # None, 'toy', True (timm weights), a weights file, a timm model folder, or a state dict
                    **vit_kwargs,        # more `ViT` arguments: pos_embed, stop_grad_patch_embed, drop_path_rate
                   ) -> ViT:
     "The online encoder of a learner, with the initial weights `pretrained` names."
@@ -178,10 +179,11 @@ def create_encoder(arch:str='vit_tiny', # a preset (`vit_micro`, `vit_tiny`, `vi
         enc = create_vit(arch, **kw)
         return load_backbone(enc, supervised_init(arch, img_size=img_size, patch_size=enc.patch_size))
     if isinstance(pretrained, dict): return load_backbone(create_vit(arch, **kw), pretrained)
-    path = Path(pretrained)
+    path = Path(pretrained).expanduser()
+    if is_timm_folder(path): path = timm_folder_weights(path)   # a timm folder (config.json + model.safetensors): its weights
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained={str(pretrained)!r} is not a file; pass None, 'toy', True (timm's weights), "
-                                "a weights file or a state dict")
+        raise FileNotFoundError(f"pretrained={str(pretrained)!r} is neither a file nor a timm model folder; pass None, 'toy', "
+                                "True (timm's weights), a weights file, a folder or a state dict")
     if arch not in ARCHS: return create_vit(arch, checkpoint=path, **kw)   # timm name + file: timm loads and resamples
     return load_backbone(create_vit(arch, **kw), path)
 
@@ -191,52 +193,43 @@ def _dls_size(dls):
     s = getattr(getattr(dls, 'views', None), 'size', None)
     return s if s is not None else dls.one_batch()[0].shape[-1]
 
-_LODISC_DEFAULTS = {k: p.default for k, p in inspect.signature(LoDisc.__init__).parameters.items()}
+_SWITCHES = {f.name for f in dataclasses.fields(LoDiscConfig)} | {'use_projector'}   # (and the deprecated name)
 
 # %% ../nbs/07_learner.ipynb #e1e1fc07
-@delegates(Learner.__init__, but=['model', 'loss_func', 'opt_func', 'lr', 'wd', 'cbs', 'metrics'])
+@delegates(LoDiscConfig, keep=True)
 def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 images (+ labels, used only by the kNN monitor)
                    arch:str='vit_tiny',      # encoder: `vit_micro`/`vit_tiny`/`vit_small`/`vit_base` or a timm ViT name
                    img_size:int=None,        # input size (default: the size of `dls.views`)
                    patch_size:int=None,      # patch size (default: the arch's)
-                   pretrained=None,          # None, 'toy', True (timm), a weights file or a state dict (see above)
-                   keep_ratio:float=0.3,     # fraction of patches the masked views keep
-                   local_weight:float=1.0,   # λ, the weight of the local loss (0: MoCo v3)
-                   mask_mode:str=_LODISC_DEFAULTS['mask_mode'], # 'pixel' (zero the other patches) or 'drop' (drop their tokens)
-                   fusion:str='product',     # fusion of the blocks' class-token attention
-                   use_projector:bool=True,  # projector on every path (paper) or none (official code)
-                   tau:float=0.2,            # temperature of the contrastive losses
-                   m0:float=0.99,            # momentum at the start (cosine to 1)
+                   pretrained=None,          # None, 'toy', True (timm), a weights file, a timm model folder or a state dict (see above)
+                   config:LoDiscConfig=None, # the method's switches (default `LoDiscConfig()`); single ones can also be given by name
                    cbs=None,                 # more callbacks
                    metrics=None,             # more metrics
-                   dim:int=256,              # output width of projector and predictor
-                   mlp_dim:int=None,         # hidden width of the heads (default: 8 × width, at most 4096)
-                   mask_source:str='attention', # 'attention', or the controls 'random' and 'oracle' (needs `ssl_dls(..., boxes=True)`)
                    vit_kwargs:dict=None,     # more `ViT` arguments (pos_embed='sincos', stop_grad_patch_embed, drop_path_rate)
                    knn=True,                 # add a `KNNMonitor` (True, False, or your own `KNNMonitor`)
                    seed:int=None,            # seed of views and shuffling (exactly resumable runs); default from torch's RNG
                    lr:float=None,            # default `default_hparams(arch, bs)`
                    wd:float=None,            # default `default_hparams(arch, bs)`
                    opt_func=AdamW,           # the optimiser
-                   **learner_kwargs):        # more `Learner` arguments (path, model_dir, ...)
+                   **kwargs):                # fields of `LoDiscConfig` by name (keep_ratio=0.5, mask_mode='drop', ...), and more `Learner` arguments (path, model_dir, ...)
     "A fastai `Learner` that pre-trains a ViT with LoDisc: MoCo v3 plus contrast against attention-masked views."
     if getattr(dls.train, 'bs', None) is not None: check_batch_size(dls.train.bs)   # before BatchNorm fails obscurely
+    switches = {k: kwargs.pop(k) for k in list(kwargs) if k in _SWITCHES}
     img_size = ifnone(img_size, _dls_size(dls))
     enc = create_encoder(arch, img_size, patch_size, pretrained, **(vit_kwargs or {}))
-    model = LoDisc(enc, dim=dim, mlp_dim=mlp_dim, keep_ratio=keep_ratio, fusion=fusion, mask_mode=mask_mode,
-                   use_projector=use_projector, local_weight=local_weight, tau=tau, mask_source=mask_source)
+    model = LoDisc(enc, config, **switches)
+    cfg = model.config
     hp = default_hparams(arch, dls.train.bs * n_processes())   # linear in the global batch under DDP
     if knn is True: knn = KNNMonitor()
-    cbs = [LoDiscCallback(seed=seed), MomentumUpdate(m0)] + ([knn] if knn else []) + listify(cbs)
+    cbs = [LoDiscCallback(seed=seed), MomentumUpdate(cfg.m0, power=cfg.momentum_power)] + ([knn] if knn else []) + listify(cbs)
     learn = Learner(dls, model, loss_func=LoDiscLoss(), opt_func=opt_func, lr=ifnone(lr, hp['lr']), wd=ifnone(wd, hp['wd']),
-                    cbs=cbs, metrics=lodisc_metrics(local=local_weight > 0) + listify(metrics), **learner_kwargs)
+                    cbs=cbs, metrics=lodisc_metrics(local=cfg.local_weight > 0) + listify(metrics), **kwargs)
     learn.arch, learn.pretrained = arch, pretrained
     learn.lodisc_config = dict(arch=arch, img_size=img_size, patch_size=enc.patch_size, pretrained=str(pretrained),
-                               keep_ratio=keep_ratio, local_weight=local_weight, mask_mode=mask_mode, fusion=fusion,
-                               use_projector=use_projector, tau=tau, m0=m0, dim=dim, mlp_dim=mlp_dim, mask_source=mask_source)
+                               **dataclasses.asdict(cfg))
     return learn
 
-@delegates(lodisc_learner, but=['local_weight'])
+@delegates(lodisc_learner, but=['local_weight'], keep=True)
 def mocov3_learner(dls, arch:str='vit_tiny', **kwargs):
     "The MoCo v3 baseline: `lodisc_learner` without the local branch (it is not computed at all)."
     if 'local_weight' in kwargs: raise ValueError("mocov3_learner has no local branch; use lodisc_learner(local_weight=...)")
@@ -244,12 +237,17 @@ def mocov3_learner(dls, arch:str='vit_tiny', **kwargs):
 
 # %% ../nbs/07_learner.ipynb #4cea4a0a
 def export_backbone(learn_or_model, # a `Learner` (or a `LoDisc`, or a `ViT`)
-                    path,           # the file to write (.pth)
+                    path,           # a folder (config.json + model.safetensors, for timm), or a file ending .pth/.pt/.bin
                     which:str='online', # 'online' (the default, as MoCo v3) or 'momentum' encoder
                    ) -> Path:
-    "Write the encoder's weights as a plain, timm-compatible state dict (atomically); returns the path."
+    "Write the encoder as a folder timm loads (`local-dir:`), or as a plain timm-compatible state dict file; atomically."
     m = get_model(learn_or_model.model if isinstance(learn_or_model, Learner) else learn_or_model)
     if which not in ('online', 'momentum'): raise ValueError(f"which must be 'online' or 'momentum', got {which!r}")
     enc = getattr(m, 'encoder' if which == 'online' else 'momentum_encoder', m if which == 'online' else None)
     if enc is None: raise ValueError(f"{type(m).__name__} has no momentum encoder")
-    return atomic_save({k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}, Path(path))
+    path = Path(path)
+    if path.suffix in ('.pth', '.pt', '.bin'): return atomic_save({k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}, path)
+    learn = learn_or_model if isinstance(learn_or_model, Learner) else None
+    views = getattr(getattr(learn, 'dls', None), 'views', None)   # the mean and std the images were normalised with
+    meta = dict(getattr(learn, 'lodisc_config', {}), encoder=which) if learn is not None else None
+    return save_timm_folder(enc, path, mean=getattr(views, 'mean', None), std=getattr(views, 'std', None), meta=meta)

@@ -8,22 +8,19 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/losses.html.md"""
 __all__ = ['contrastive_loss', 'lodisc_loss']
 
 # %% ../nbs/03_losses.ipynb #bf493c5f
-from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 import torch.distributed as dist
+from .mask import _no_autocast
+from .ranks import group_size
 
 # %% ../nbs/03_losses.ipynb #cbddf35e
 def _gather_keys(k):
     "Keys of every process in rank order, without gradient, and this rank's label offset; `k`, 0 without a group."
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return k, 0
-    out = [torch.empty_like(k) for _ in range(dist.get_world_size())]
+    if group_size() == 1: return k, 0
+    out = [torch.empty_like(k) for _ in range(group_size())]
     dist.all_gather(out, k.contiguous())
     return torch.cat(out), dist.get_rank() * k.shape[0]
-
-def _no_autocast(t):
-    try: return torch.autocast(device_type=t.device.type, enabled=False)
-    except (RuntimeError, ValueError): return nullcontext()   # a device type without autocast
 
 # %% ../nbs/03_losses.ipynb #3ac88430
 def contrastive_loss(q:torch.Tensor, # (B, D) queries (online branch), one row per image

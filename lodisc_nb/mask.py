@@ -12,6 +12,7 @@ __all__ = ['fuse_cls_attention', 'n_keep', 'select_patches', 'random_patches', '
 import math
 from contextlib import nullcontext
 import torch
+from .vit import _pair
 
 # %% ../nbs/02_mask.ipynb #95757344
 _FUSIONS = ('product', 'rollout', 'last', 'mean')
@@ -92,9 +93,6 @@ def random_patches(batch_size:int, # B
     "A uniformly random keep mask with the same count per row as `select_patches`."
     if device is None: device = generator.device if generator is not None else 'cpu'
     return select_patches(torch.rand(batch_size, n_patches, generator=generator, device=device), keep_ratio)
-
-# %% ../nbs/02_mask.ipynb #727f3aa1
-def _pair(v): return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 # %% ../nbs/02_mask.ipynb #60dfdbb9
 def box_patch_overlap(boxes:torch.Tensor, # (B, 4) xyxy boxes in pixels (x1, y1 exclusive)

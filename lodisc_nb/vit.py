@@ -13,10 +13,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['ARCHS', 'PatchEmbed', 'sincos_pos_embed', 'cls_token_attention', 'Attention', 'Mlp', 'DropPath', 'Block', 'ViT',
-           'vit_micro', 'vit_tiny', 'vit_small', 'vit_base', 'show_patch_grid', 'pos_embed_similarity',
+__all__ = ['ARCHS', 'TIMM_FOLDER_FILES', 'PatchEmbed', 'sincos_pos_embed', 'cls_token_attention', 'Attention', 'Mlp', 'DropPath',
+           'Block', 'ViT', 'vit_micro', 'vit_tiny', 'vit_small', 'vit_base', 'show_patch_grid', 'pos_embed_similarity',
            'show_pos_embed_similarity', 'vit_to_timm', 'read_checkpoint', 'check_state_dict', 'load_checkpoint',
-           'vit_from_timm', 'create_vit']
+           'vit_from_timm', 'create_vit', 'save_timm_folder', 'is_timm_folder', 'timm_folder_weights',
+           'load_timm_folder']
 
 # %% ../nbs/01_vit.ipynb #8b706be8
 def _pair(x): return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
@@ -497,3 +498,70 @@ def create_vit(arch='vit_tiny',     # a preset (vit_micro, vit_tiny, vit_small, 
         return vit if checkpoint is None else load_checkpoint(vit, checkpoint)
     if timm.is_model(arch): return vit_from_timm(arch, checkpoint=checkpoint, pretrained=pretrained, **kwargs)
     raise ValueError(f"unknown arch {arch!r}: use one of {', '.join(ARCHS)} or a timm ViT name (timm.list_models('vit_*')).")
+
+# %% ../nbs/01_vit.ipynb #1ed4bb97
+import json, os
+
+# %% ../nbs/01_vit.ipynb #05efba72
+TIMM_FOLDER_FILES = ('model.safetensors', 'pytorch_model.bin', 'pytorch_model.pth', 'model.pth')  # timm's order of preference
+
+def _atomic_write(path, write):
+    "Call `write` on a temporary name in the same folder, then rename to `path`: readers never see half a file."
+    tmp = path.with_name(f'.{path.name}.tmp')
+    write(tmp); os.replace(tmp, path)
+
+def save_timm_folder(vit,            # a lodisc_nb ViT
+                     folder,         # the folder to write (created if needed)
+                     mean=None,      # the normalisation mean of the training images (default: ImageNet's, as `lodisc_nb.data.normalize`)
+                     std=None,       # the normalisation std (default: ImageNet's)
+                     meta:dict=None, # more to record in config.json under "lodisc_nb" (e.g. the training settings)
+                    ) -> Path:
+    "Write `vit` as config.json + model.safetensors, a folder `timm.create_model('local-dir:FOLDER', pretrained=True)` loads offline."
+    from safetensors.torch import save_file
+    if mean is None or std is None:
+        from lodisc_nb.data import IMAGENET_MEAN, IMAGENET_STD
+        mean, std = IMAGENET_MEAN if mean is None else mean, IMAGENET_STD if std is None else std
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    H, W = _pair(vit.img_size)
+    same = {(192, 12, 3): 'vit_tiny_patch16_224', (384, 12, 6): 'vit_small_patch16_224', (768, 12, 12): 'vit_base_patch16_224'}
+    args = dict(img_size=vit.img_size, patch_size=vit.patch_size, in_chans=vit.in_chans, embed_dim=vit.embed_dim,
+                depth=vit.depth, num_heads=vit.num_heads, mlp_ratio=vit.mlp_ratio, qkv_bias=vit.qkv_bias,
+                num_classes=0, global_pool='token')
+    cfg = dict(architecture=same.get((vit.embed_dim, vit.depth, vit.num_heads), 'vit_base_patch16_224'),
+               num_classes=0, num_features=vit.embed_dim, global_pool='token', model_args=args,
+               pretrained_cfg=dict(input_size=[vit.in_chans, H, W], fixed_input_size=True, interpolation='bicubic',
+                                   crop_pct=1.0, crop_mode='center', mean=[float(m) for m in mean], std=[float(s) for s in std],
+                                   num_classes=0, first_conv='patch_embed.proj', classifier='head'))
+    if meta: cfg['lodisc_nb'] = meta
+    sd = {k: v.detach().cpu().contiguous() for k, v in vit.state_dict().items()}
+    _atomic_write(folder / 'model.safetensors', lambda p: save_file(sd, str(p), metadata={'format': 'pt'}))
+    _atomic_write(folder / 'config.json', lambda p: p.write_text(json.dumps(cfg, indent=2) + '\n'))
+    return folder
+
+# %% ../nbs/01_vit.ipynb #aa79a380
+def is_timm_folder(path) -> bool:
+    "True for a folder holding a config.json (a timm / Hugging Face model folder)."
+    return Path(path).is_dir() and (Path(path) / 'config.json').is_file()
+
+def timm_folder_weights(folder) -> Path:
+    "The weights file of a timm model folder (the one timm reads first); a clear error when `folder` is no such folder."
+    folder = Path(folder).expanduser()
+    if not folder.exists(): raise FileNotFoundError(f"no backbone folder at {folder}")
+    if not is_timm_folder(folder):
+        raise FileNotFoundError(f"{folder} is not a timm model folder: it needs a config.json beside model.safetensors "
+                                "(write one with save_timm_folder, or export_backbone(learn, folder))")
+    for n in TIMM_FOLDER_FILES:
+        if (folder / n).is_file(): return folder / n
+    raise FileNotFoundError(f"{folder} has a config.json but no weights file ({', '.join(TIMM_FOLDER_FILES)})")
+
+def load_timm_folder(folder,     # a timm model folder: config.json + model.safetensors (or pytorch_model.bin)
+                     check=True, # verify that our feature equals timm's on a random batch
+                     **kwargs):  # timm.create_model arguments, e.g. img_size (the position embedding is resampled)
+    "Our `ViT` from a timm model folder (ours, or any plain timm ViT's), built and loaded by timm, offline."
+    import timm
+    folder = timm_folder_weights(folder).parent
+    try: m = timm.create_model(f'local-dir:{folder.absolute()}', pretrained=True, num_classes=0, **kwargs)
+    except (KeyError, RuntimeError, ValueError, TypeError, AssertionError) as e:
+        raise ValueError(f"timm could not build the model in {folder} ({type(e).__name__}: {str(e)[:300]}): "
+                         "is its config.json a timm model config?") from e
+    return vit_from_timm(m, check=check)

@@ -20,8 +20,8 @@ from fastai.torch_core import get_model
 from fastai.callback.core import Callback
 from fastai.learner import Recorder, Metric
 from .data import normalize, denormalize
-from .mask import fuse_cls_attention, select_patches, mask_pixels
-from .eval import embed, localisation_score
+from .mask import fuse_cls_attention, select_patches, mask_pixels, _FUSIONS
+from .eval import embed, localisation_score, _model_of, _device_of
 
 # %% auto #0
 __all__ = ['RIGHT', 'WRONG', 'vit_of', 'attention_maps', 'show_image', 'show_keep', 'show_attention', 'show_fusions',
@@ -30,12 +30,9 @@ __all__ = ['RIGHT', 'WRONG', 'vit_of', 'attention_maps', 'show_image', 'show_kee
            'show_gif', 'MaskExplorer', 'mask_explorer']
 
 # %% ../nbs/08_viz.ipynb #c80a7f64
-def _module(model):
-    "The nn.Module inside a fastai Learner (or a DDP wrapper), or `model` itself."
-    if not isinstance(model, nn.Module) and hasattr(model, 'model'): model = model.model
-    return get_model(model)
+_module = _model_of        # a Learner's (or a DDP wrapper's) module, or the module itself
 
-def _device(model): return next(_module(model).parameters()).device
+def _device(model): return _device_of(_model_of(model))
 
 def _prep(x, model):
     "Normalised float images (B, 3, H, W) on the model's device from uint8 or normalised float images, one or a batch."
@@ -177,8 +174,6 @@ def show_attention(model, # a Learner, LoDisc or ViT (see `vit_of`)
     return fig
 
 # %% ../nbs/08_viz.ipynb #d4cef818
-_FUSIONS = ('product', 'rollout', 'last', 'mean')
-
 def _unit(s):
     "Scores scaled to 0..1 per row (a constant row becomes 0)."
     lo, hi = s.min(-1, keepdim=True).values, s.max(-1, keepdim=True).values
@@ -328,7 +323,7 @@ def _border(ax, color, lw=3):
 
 # %% ../nbs/08_viz.ipynb #20e9062a
 def show_retrieval(feats:torch.Tensor, # (N, D) features of the items
-                   labels:torch.Tensor, # (N,) their classes
+                   labels:torch.Tensor, # (N,) their classes, or None (unlabelled: grey borders)
                    images:torch.Tensor, # (N, 3, H, W) their images: uint8, or normalised float
                    queries=(0,), # indices of the query items (rows of the figure)
                    k:int=5, # neighbours per query
@@ -336,19 +331,19 @@ def show_retrieval(feats:torch.Tensor, # (N, D) features of the items
                    size:float=1.1, # side of one panel, inches
                   ):
     "Each query (first column) and its k nearest neighbours, with green (same class) or red (other class) borders; returns the figure."
-    labels = torch.as_tensor(labels).cpu()
+    labels = torch.as_tensor(labels).cpu() if labels is not None else None
     idx, sims = nearest_neighbours(feats, queries, k)
     idx, sims = idx.cpu(), sims.cpu()
     name = (lambda c: str(classes[c])) if classes is not None else (lambda c: str(c))
+    cls = (lambda i: '') if labels is None else (lambda i: '\n' + name(int(labels[i])))
     Q = len(idx)
     fig, axs = plt.subplots(Q, 1 + k, figsize=(size * (1 + k), (size + 0.35) * Q), squeeze=False)
     for r, q in enumerate(torch.as_tensor(queries).view(-1).tolist()):
-        show_image(images[q], axs[r, 0], title=f"query\n{name(int(labels[q]))}")
+        show_image(images[q], axs[r, 0], title=f"query{cls(q)}")
         _border(axs[r, 0], 'black')
         for c, (j, s) in enumerate(zip(idx[r].tolist(), sims[r].tolist()), 1):
-            ok = bool(labels[j] == labels[q])
-            show_image(images[j], axs[r, c], title=f"{s:.2f}\n{name(int(labels[j]))}")
-            _border(axs[r, c], RIGHT if ok else WRONG)
+            show_image(images[j], axs[r, c], title=f"{s:.2f}{cls(j)}")
+            _border(axs[r, c], 'grey' if labels is None else RIGHT if labels[j] == labels[q] else WRONG)
     fig.tight_layout(pad=0.3)
     return fig
 
