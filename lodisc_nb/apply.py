@@ -38,7 +38,7 @@ def list_images(root, # a folder of images, any layout; sub-folders name the cla
     idx = {c: i for i, c in enumerate(classes)}
     return files, torch.tensor([idx[f.parent.name] for f in files]), classes
 
-# %% ../nbs/09b_embed.ipynb #72979c6a
+# %% ../nbs/09b_embed.ipynb #e1f1a629
 def backbone_folder(path, # a backbone folder, its config.json or weights file, or a `lodisc-train --out` / method folder
                    ) -> Path:
     "The timm model folder `path` names; FileNotFoundError when it does not exist, ValueError when it is no backbone."
@@ -53,14 +53,21 @@ def backbone_folder(path, # a backbone folder, its config.json or weights file, 
         if is_timm_folder(c): return c
     raise ValueError(f"{p} holds no backbone: no config.json in it (nor in backbone/ or lodisc/backbone/ below it)")
 
+# %% ../nbs/09b_embed.ipynb #d1a8b5a7
 class FolderBackbone(nn.Module):
     "A ViT read from a model folder, taking images normalised as `embed` does (ImageNet's mean and std) and fed with the folder's."
-    def __init__(self, vit, mean=IMAGENET_MEAN, std=IMAGENET_STD, folder=None):
+    def __init__(self,
+                 vit:nn.Module,     # the backbone: images -> (B, D) features
+                 mean=IMAGENET_MEAN, # the normalisation it was trained with
+                 std=IMAGENET_STD,
+                 folder=None,       # where it was read from (for messages)
+                ):
         super().__init__()
         self.vit, self.mean, self.std, self.folder = vit, tuple(mean), tuple(std), folder
         self.same = bool(np.allclose(self.mean, IMAGENET_MEAN) and np.allclose(self.std, IMAGENET_STD))
     def forward(self, x): return self.vit(x if self.same else normalize(denormalize(x), self.mean, self.std))
 
+# %% ../nbs/09b_embed.ipynb #732d1430
 def load_backbone_folder(path, # see `backbone_folder`
                         ) -> FolderBackbone:
     "The backbone of a timm model folder, as a module that takes `embed`'s input."
@@ -142,7 +149,7 @@ def write_results(res:dict, # from `embed_folder`
     (out / 'metrics.json').write_text(json.dumps(meta, indent=2) + '\n')
     return meta
 
-# %% ../nbs/09b_embed.ipynb #1ba870e7
+# %% ../nbs/09b_embed.ipynb #0c4fb913
 def embed_parser() -> argparse.ArgumentParser:
     "The command line of `lodisc-embed`."
     p = argparse.ArgumentParser(prog='lodisc-embed', formatter_class=argparse.ArgumentDefaultsHelpFormatter, description=
@@ -158,6 +165,7 @@ def embed_parser() -> argparse.ArgumentParser:
     p.add_argument('--strict', action='store_true', help="stop at the first unreadable image instead of skipping it")
     return p
 
+# %% ../nbs/09b_embed.ipynb #76c50363
 def embed_main(argv=None) -> int:
     "Run `lodisc-embed` with `argv` (default: the command line); returns the exit status."
     p = embed_parser()

@@ -68,10 +68,23 @@ def _img_size(model):
 
 _TRAIN, _VALID, _OTHER = 0, 1, 2
 
+# %% ../nbs/06_callbacks.ipynb #1c5a9b1c
+class _Renamed:
+    "What `learn.<old>` finds after a callback was renamed: the callback itself, with a DeprecationWarning on use."
+    def __init__(self, cb, old, new): self._cb, self._old, self._new = cb, old, new
+    def _warn(self): warnings.warn(f"learn.{self._old} is deprecated: use learn.{self._new}", DeprecationWarning, stacklevel=3)
+    def __getattr__(self, k): self._warn(); return getattr(self._cb, k)
+    def __call__(self, *args, **kwargs): self._warn(); return self._cb(*args, **kwargs)
+
+def _old_name(cb, old):
+    "Give `cb`'s learner the deprecated attribute `old` (call from `after_create`)."
+    setattr(cb.learn, old, _Renamed(cb, old, cb.name))
+
 # %% ../nbs/06_callbacks.ipynb #88e82805
 class LoDiscCallback(Callback):
     "Two augmented views of each batch as the model's inputs, a non-empty target, fastai-friendly predictions, a loss history."
     order, run_valid = MixedPrecision.order - 1, True  # views in float32, before autocast starts
+    name = 'lodisc'                                    # `learn.lodisc`
     def __init__(self,
                  views=None,     # a `TwoViews` (or callable `(x, generator=) -> (v1, v2)`); default `dls.views`, else `TwoViews(img_size)`
                  seed:int=None,  # seed of the views and of the training shuffle; default: drawn from torch's global RNG
@@ -84,6 +97,8 @@ class LoDiscCallback(Callback):
 
     def _reseed(self, *keys):   # under DDP every process draws its own views
         self._seed_now, self._gen = _mix(self.seed, *keys, *((process_rank(),) if n_processes() > 1 else ())), None
+
+    def after_create(self): _old_name(self, 'lo_disc')
 
     def before_fit(self):
         "Choose the views and check their size against the encoder (idempotent)."
@@ -134,7 +149,7 @@ class LoDiscCallback(Callback):
         p = self.pred
         self._rows.append(torch.stack([self.loss.detach().float().reshape(()),
                                        p['global_loss'].detach().float().mean(), p['local_loss'].detach().float().mean()]))
-        mu = getattr(self.learn, 'momentum_update', None)
+        mu = getattr(self.learn, 'momentum_schedule', None)
         for k, v in dict(step=self.n_steps, fit=self.n_fits, epoch=self.epoch + self.iter / max(self.n_iter, 1),
                          lr=self.opt.hypers[-1]['lr'], m=getattr(mu, 'm', math.nan)).items(): self._log[k].append(v)
         self.n_steps += 1; self._trained = True
@@ -160,6 +175,7 @@ class LoDiscCallback(Callback):
 class MomentumUpdate(Callback):
     "After each real optimiser step: `model.momentum_update(m)`, m on a cosine schedule from `m0` to `m1` over training."
     order, run_valid = MixedPrecision.order + 1, False
+    name = 'momentum_schedule'                          # `learn.momentum_schedule`
     def __init__(self,
                  m0:float=0.99, # momentum at the start of training
                  m1:float=1.0,  # momentum at the end of training
@@ -169,6 +185,8 @@ class MomentumUpdate(Callback):
         if power < 1: raise ValueError(f"MomentumUpdate: power must be a whole number >= 1, got {power}")
         self.m0, self.m1, self.sched, self.power = m0, m1, SchedCos(m0, m1), power
         self.m, self.n_updates, self._skip = m0, 0, False
+
+    def after_create(self): _old_name(self, 'momentum_update')
 
     def before_fit(self):
         "Check the model has a momentum branch; forget any cancel left over from an interrupted fit (idempotent)."

@@ -105,6 +105,8 @@ def arg_parser() -> argparse.ArgumentParser:
                    help="also train MoCo v3 with the same budget and compare")
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--device', default=None, help="cpu, cuda, cuda:1, mps (default: a GPU if there is one)")
+    t.add_argument('--compile', action=argparse.BooleanOptionalAction, default=False,
+                   help="torch.compile the model's forward on CUDA (off until bench/gpu.py shows it pays; a CPU always runs eagerly)")
     o = p.add_argument_group('evaluation and output')
     o.add_argument('--probe-epochs', type=_positive(int), default=30, help="epochs of the linear probe")
     o.add_argument('--out', type=Path, default=Path('lodisc_out'), help="report folder")
@@ -118,6 +120,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     "Parse and check `lodisc-train` arguments (exits with status 2 and a clear message on bad ones)."
     p = arg_parser()
     a = p.parse_args(argv)
+    try: lodisc_config(a)                  # the method's switches are checked by `LoDiscConfig` itself
+    except ValueError as e: p.error(f"{e} (see --help)")
     if a.bs < 2:
         p.error(f"--bs {a.bs}: LoDisc needs at least 2 images per batch (the heads' BatchNorm and the negatives of the "
                 "contrastive loss); use --bs 2 or more")
@@ -133,8 +137,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if a.data in ('cub', 'cars', 'aircraft', 'folder') and a.path is None:
         p.error(f"--data {a.data} needs --path (the folder the dataset was extracted to)")
     if a.path is not None and not a.path.exists(): p.error(f"--path {a.path} does not exist")
-    try: lodisc_config(a)
-    except ValueError as e: p.error(f"{e} (see --help)")
     if a.init is None: a.init = 'toy' if a.data == 'toy' else 'none'
     if a.init not in ('toy', 'none') and not (Path(a.init).expanduser().is_file() or is_timm_folder(Path(a.init).expanduser())):
         p.error(f"--init {a.init!r} is neither 'toy', 'none', a weights file nor a timm model folder (config.json + model.safetensors)")
@@ -176,9 +178,11 @@ def make_dls(args) -> DataLoaders:
     return dls
 
 def initial_weights(args, verbose:bool=True):
-    "What `pretrained=` gets: the cached supervised toy start, nothing, or a weights file."
+    "What `pretrained=` gets: the cached supervised toy start, nothing, or a weights file or folder."
     if args.init == 'none': return None
     if args.init == 'toy':
+        if verbose and is_main_process():   # its epochs (the first time) come before either method's
+            print("initial weights: the supervised start on the toy set's other species (trained once, then cached)", flush=True)
         return supervised_init(args.arch, img_size=args.img_size, patch_size=args.patch_size, device=args.device, verbose=verbose)
     return Path(args.init).expanduser()
 
@@ -211,7 +215,7 @@ def train_method(method:str, # 'LoDisc' or 'MoCo v3'
     folder = _folder(args.out, method); folder.mkdir(parents=True, exist_ok=True)
     kw = dict(arch=args.arch, img_size=args.img_size, patch_size=args.patch_size, pretrained=init,
               config=lodisc_config(args), seed=args.seed,
-              lr=args.lr, path=folder,
+              lr=args.lr, path=folder, compile=args.compile,
               cbs=[Checkpoint(folder / 'checkpoint.pth'), StopOnNaN(), FeatureStdMonitor()]   # feat_std: the report's collapse check
                   + ([EpochCSV(folder / 'history.csv')] if is_main_process() else []))
     set_seed(args.seed)

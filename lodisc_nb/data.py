@@ -8,8 +8,9 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/data.html.md"""
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'FASHION_MNIST_PATH', 'FASHION_CLASSES', 'IMAGE_EXTS', 'DATASETS', 'to_float',
            'normalize', 'denormalize', 'FGVCSet', 'toy_glyphs', 'toy_fgvc', 'show_set', 'rgb_to_hsv', 'hsv_to_rgb',
            'adjust_colour', 'gaussian_blur', 'resized_crop', 'crop_boxes', 'TwoViews', 'show_views', 'FGVCLoader',
-           'resize_set', 'load_dataset', 'ssl_dls', 'ImageReadError', 'read_image', 'read_images', 'carve_valid',
-           'read_idx', 'fashion_mnist', 'cub200', 'stanford_cars', 'fgvc_aircraft', 'image_folder']
+           'resize_set', 'ClassSubsetError', 'class_indices', 'select_classes', 'limit_train_per_class', 'load_dataset',
+           'ssl_dls', 'ImageReadError', 'read_image', 'read_images', 'ImageFiles', 'carve_valid', 'read_idx',
+           'fashion_mnist', 'cub200', 'stanford_cars', 'fgvc_aircraft', 'image_folder']
 
 # %% ../nbs/00_data.ipynb #217a7bb9
 import math, os, gzip, struct, warnings
@@ -56,9 +57,9 @@ def denormalize(x:torch.Tensor, # normalised images (..., 3, H, W)
 
 # %% ../nbs/00_data.ipynb #2a4cdbbf
 class FGVCSet:
-    "An in-memory image dataset: uint8 images (N, 3, S, S), labels, optional boxes/parts, and named splits."
+    "An image dataset: uint8 images (N, 3, S, S) in memory (or left on disk: `ImageFiles`), labels, optional boxes/parts, named splits."
     def __init__(self,
-                 images:torch.Tensor, # uint8 (N, 3, S, S)
+                 images:torch.Tensor, # uint8 (N, 3, S, S), or `ImageFiles` (read from disk batch by batch)
                  labels:torch.Tensor, # int64 (N,)
                  boxes:torch.Tensor=None, # float32 (N, 4) xyxy in pixels of the stored images, or None
                  split:dict=None, # name -> int64 index tensor; keys 'train', 'valid', 'test' (default: all in 'train')
@@ -68,7 +69,8 @@ class FGVCSet:
                  part_names:list=None, # names of the P parts
                  files:list=None, # the source file of each image, if any
                 ):
-        images, labels = torch.as_tensor(images), torch.as_tensor(labels)
+        if isinstance(images, (torch.Tensor, np.ndarray, list, tuple)): images = torch.as_tensor(images)   # else ImageFiles
+        labels = torch.as_tensor(labels)
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3]:
             raise ValueError(f"FGVCSet images must be uint8 (N, 3, S, S), got {images.dtype} {tuple(images.shape)}")
         n = len(images)
@@ -103,7 +105,8 @@ class FGVCSet:
         "A new FGVCSet of the images at `idx` (in that order), whose `split` holds only `split_name`."
         idx = torch.as_tensor(idx, dtype=torch.long)
         pick = lambda t: None if t is None else t[idx]
-        return FGVCSet(self.images[idx], self.labels[idx], pick(self.boxes), {split_name: torch.arange(len(idx))},
+        imgs = self.images[idx] if isinstance(self.images, torch.Tensor) else self.images.take(idx)   # files stay on disk
+        return FGVCSet(imgs, self.labels[idx], pick(self.boxes), {split_name: torch.arange(len(idx))},
                        self.classes, f"{self.name}[{split_name}]" if self.name else split_name, pick(self.parts),
                        self.part_names, None if self.files is None else [self.files[i] for i in idx.tolist()])
 
@@ -523,49 +526,141 @@ def resize_set(ds:FGVCSet, # the dataset
     "The same dataset with images resized to (size, size) (bilinear, antialiased), boxes and parts scaled."
     if ds.size == size: return ds
     sc = size / ds.size
-    imgs = torch.cat([F.interpolate(c.float(), size=(size, size), mode='bilinear', antialias=True, align_corners=False)
+    if not isinstance(ds.images, torch.Tensor): imgs = ds.images.resized(size)   # ImageFiles: read at the new size
+    else: imgs = torch.cat([F.interpolate(c.float(), size=(size, size), mode='bilinear', antialias=True, align_corners=False)
                       .round().clamp(0, 255).to(torch.uint8) for c in ds.images.split(2048)]) if len(ds) else ds.images.new_zeros(0, 3, size, size)
     parts = None
     if ds.parts is not None: parts = ds.parts.clone(); parts[..., :2] *= sc
     return FGVCSet(imgs, ds.labels, None if ds.boxes is None else ds.boxes * sc, ds.split, ds.classes, ds.name, parts, ds.part_names, ds.files)
 
+# %% ../nbs/00_data.ipynb #6656ead1
+class ClassSubsetError(ValueError):
+    "A list of classes that does not make a usable subset of a dataset (the message names the entry and the fix)."
+
+def _name_list(names, limit=10):
+    "'0 'a', 1 'b', ...' for messages, at most `limit` of them."
+    s = ', '.join(f"{k} {n!r}" for k, n in enumerate(names[:limit]))
+    return s + (f", ... ({len(names)} in all)" if len(names) > limit else '')
+
+def class_indices(classes, # indices or names, in order (a list, or one string separated by commas)
+                  names:list, # the dataset's class names (`FGVCSet.classes`)
+                  what:str='the dataset', # how messages name the dataset
+                 ) -> list:
+    "The class indices `classes` names, in the order given: a name first (exact match), else a whole number is an index."
+    import difflib
+    if isinstance(classes, str): classes = [c.strip() for c in classes.split(',') if c.strip()]
+    elif isinstance(classes, (int, np.integer)) or (torch.is_tensor(classes) and classes.ndim == 0): classes = [classes]
+    names = [str(n) for n in names]
+    lookup, out = {n: k for k, n in enumerate(names)}, []
+    for c in classes:
+        if torch.is_tensor(c): c = c.item()
+        if isinstance(c, str) and c in lookup: i = lookup[c]
+        elif isinstance(c, str) and c.strip().lstrip('-').isdigit(): i = int(c)
+        elif isinstance(c, (int, np.integer)) and not isinstance(c, bool): i = int(c)
+        elif isinstance(c, str):
+            near = difflib.get_close_matches(c, names, 3, 0.5)
+            raise ClassSubsetError(f"unknown class name {c!r} in {what}" + (f" (did you mean {', '.join(map(repr, near))}?)" if near else '')
+                                   + f"; give names or indices 0..{len(names) - 1} of its classes: {_name_list(names)}")
+        else: raise ClassSubsetError(f"a class is an index or a name, got {c!r} ({type(c).__name__})")
+        if not 0 <= i < len(names):
+            raise ClassSubsetError(f"class index {i} is out of range: {what} has {len(names)} classes, indices 0..{len(names) - 1}")
+        if i in out: raise ClassSubsetError(f"class {names[i]!r} (index {i}) is listed twice")
+        out.append(i)
+    if len(out) < 2:
+        raise ClassSubsetError(f"a class subset needs at least 2 classes (retrieval, kNN and a classifier compare classes), "
+                               f"got {len(out)}: {[names[i] for i in out]}; list two or more, or leave the subset out for all {len(names)}")
+    return out
+
+# %% ../nbs/00_data.ipynb #f6c440b9
+def select_classes(ds:FGVCSet, # the dataset
+                   classes, # indices or names (see `class_indices`); label k of the subset is the k-th of them
+                  ) -> FGVCSet:
+    "The images of `classes` only, labels renumbered 0..k-1 in the order given, the original names kept; every split keeps its images."
+    idx = class_indices(classes, ds.classes, repr(ds.name) if ds.name else 'the dataset')
+    new_label = torch.full((ds.c,), -1, dtype=torch.long)
+    new_label[torch.tensor(idx)] = torch.arange(len(idx))
+    keep = (new_label[ds.labels] >= 0).nonzero().flatten()              # the images of those classes, in their order
+    new_pos = torch.full((len(ds),), -1, dtype=torch.long)
+    new_pos[keep] = torch.arange(len(keep))
+    split = {k: new_pos[v][new_pos[v] >= 0] for k, v in ds.split.items()}
+    pick = lambda t: None if t is None else t[keep]
+    imgs = ds.images[keep] if isinstance(ds.images, torch.Tensor) else ds.images.take(keep)   # files stay on disk
+    return FGVCSet(imgs, new_label[ds.labels[keep]], pick(ds.boxes), split, [ds.classes[i] for i in idx],
+                   f"{ds.name}[{len(idx)} of {ds.c} classes]", pick(ds.parts), ds.part_names,
+                   None if ds.files is None else [ds.files[i] for i in keep.tolist()])
+
+# %% ../nbs/00_data.ipynb #2a762e71
+def limit_train_per_class(ds:FGVCSet, # the dataset
+                          n:int, # at most this many training images per class
+                          seed:int=0, # seed of the choice
+                         ) -> FGVCSet:
+    "The dataset with at most `n` training images per class (a seeded random choice); valid and test unchanged."
+    tr = ds.split['train']
+    perm = tr[torch.randperm(len(tr), generator=torch.Generator().manual_seed(seed))]
+    lab = ds.labels[perm]
+    rank = F.one_hot(lab, int(ds.labels.max()) + 1).cumsum(0)[torch.arange(len(lab)), lab] - 1   # place within its class
+    kept = perm[rank < n].sort().values
+    order = torch.cat([kept] + [ds.split[k] for k in ds.split if k != 'train'])
+    out = ds.take(order)
+    sizes = [len(kept)] + [len(ds.split[k]) for k in ds.split if k != 'train']
+    starts = torch.tensor([0] + sizes).cumsum(0).tolist()
+    out.split = {k: torch.arange(a, b) for k, a, b in zip(['train'] + [k for k in ds.split if k != 'train'], starts, starts[1:])}
+    return out
+
 # %% ../nbs/00_data.ipynb #ecb6fd43
-def load_dataset(name:str, # 'toy', 'fashion-mnist', 'cub', 'cars', 'aircraft' or 'folder'
+_ALIASES = {'cub200': 'cub', 'cub-200-2011': 'cub', 'stanford-cars': 'cars', 'fgvc-aircraft': 'aircraft', 'fmnist': 'fashion-mnist'}
+
+def _dataset_key(name):
+    "The reader's key for a dataset name; None for the path of an image folder. Anything else is refused with the choices."
+    if isinstance(name, os.PathLike): return None
+    if not isinstance(name, str): raise TypeError(f"a dataset is a name or a folder's path, got {type(name).__name__}")
+    key = name.lower().replace('_', '-')
+    key = _ALIASES.get(key, key)
+    if key in ('toy', 'toy-other') or key in DATASETS: return key
+    if Path(name).expanduser().is_dir(): return None
+    raise ValueError(f"unknown dataset {name!r}, and no folder of that name: choose one of 'toy', 'toy-other', "
+                     f"{', '.join(repr(k) for k in DATASETS)}, or give the path of an image folder (root/train/<class>/*)")
+
+def load_dataset(name, # 'toy', 'toy-other', 'fashion-mnist', 'cub', 'cars', 'aircraft', 'folder', or an image folder's path
                  path=None, # where the dataset lives (not needed for 'toy'; Fashion-MNIST defaults to the Debian path)
                  size:int=None, # stored image side (default: 32 for toy and Fashion-MNIST, 224 otherwise)
+                 classes=None, # only these classes, by index or name, labelled 0..k-1 in this order (`select_classes`)
                  **kwargs, # passed to the reader
                 ) -> FGVCSet:
-    "Any of the supported datasets by name, as an FGVCSet."
-    key = name.lower().replace('_', '-')
-    key = {'cub200': 'cub', 'cub-200-2011': 'cub', 'stanford-cars': 'cars', 'fgvc-aircraft': 'aircraft', 'fmnist': 'fashion-mnist'}.get(key, key)
-    if key == 'toy': return toy_fgvc(size=size or 32, **kwargs)
-    if key not in DATASETS: raise ValueError(f"unknown dataset {name!r}; choose one of 'toy', {', '.join(repr(k) for k in DATASETS)}")
-    if path is None:
-        if key != 'fashion-mnist': raise ValueError(f"dataset {name!r} needs path= (the folder you extracted it to)")
-        path = FASHION_MNIST_PATH
-    return DATASETS[key](path, size=size or (32 if key == 'fashion-mnist' else 224), **kwargs)
+    "Any of the supported datasets by name, or an image folder by its path, as an FGVCSet (or a subset of its classes)."
+    key = _dataset_key(name)
+    if key is None:   # a folder's path (root/train/<class>/*, root/test/<class>/*): the plain image-folder reader
+        if path is not None: raise ValueError(f"load_dataset: {str(name)!r} is a folder's path already; drop path={str(path)!r}")
+        key, path = 'folder', name
+    if key in ('toy', 'toy-other'): ds = toy_fgvc(size=size or 32, **({'species': 'other'} if key == 'toy-other' else {}), **kwargs)
+    else:
+        if path is None:
+            if key != 'fashion-mnist': raise ValueError(f"dataset {name!r} needs path= (the folder you extracted it to)")
+            path = FASHION_MNIST_PATH
+        ds = DATASETS[key](path, size=size or (32 if key == 'fashion-mnist' else 224), **kwargs)
+    return ds if classes is None else select_classes(ds, classes)
 
 # %% ../nbs/00_data.ipynb #23a68446
-def ssl_dls(source, # an FGVCSet, 'toy', or a dataset name ('fashion-mnist', 'cub', 'cars', 'aircraft', 'folder') with path=
+def ssl_dls(source, # an FGVCSet, a dataset name ('toy', 'fashion-mnist', 'cub', ...: `load_dataset`), or an image folder's path
             bs:int=128, # batch size (train drops the last partial batch)
             size:int=None, # image side the model sees (default: the stored size; 32 for 'toy')
             device=None, # where batches go (default: fastai's default_device(), the GPU when there is one)
             seed:int=0, # seeds the toy data, the valid split and the shuffling
-            num_workers:int=0, # DataLoader workers (0 is right for in-memory data)
+            num_workers:int=None, # DataLoader workers (default: 0 for images in memory, up to 8 for `ImageFiles`)
             path=None, # dataset folder, for a named source
             data_kwargs:dict=None, # extra arguments for the dataset reader / toy_fgvc
             valid_bs:int=None, # batch size of the valid and test loaders (default: 2·bs)
             boxes:bool=False, # batches also carry the part boxes, `(x, y, boxes)` (for the oracle-mask control)
+            classes=None, # only these classes, by index or name, labelled 0..k-1 in this order (`select_classes`)
             **aug_kwargs, # passed to TwoViews (scale, p_blur, sigma, ...)
            ) -> DataLoaders:
     "fastai DataLoaders: train (shuffled, drop_last), valid and test (labelled, in order); `.sets`, `.views`."
     from fastai.torch_core import default_device
     if isinstance(source, tuple): source, path = source
-    if isinstance(source, (str, Path)) and not isinstance(source, FGVCSet):
-        name = str(source)
-        ds = load_dataset(name, path, size=size, **({'seed': seed} | (data_kwargs or {})))
-    elif isinstance(source, FGVCSet): ds = source
-    else: raise TypeError(f"ssl_dls: source must be an FGVCSet, 'toy' or a dataset name, got {type(source).__name__}")
+    if isinstance(source, FGVCSet): ds = source if classes is None else select_classes(source, classes)
+    elif isinstance(source, (str, os.PathLike)):   # a name, or a folder's path: `load_dataset` reads it
+        ds = load_dataset(source, path, size=size, classes=classes, **({'seed': seed} | (data_kwargs or {})))
+    else: raise TypeError(f"ssl_dls: source must be an FGVCSet, a dataset name or an image folder's path, got {type(source).__name__}")
     size = size or ds.size
     ds = resize_set(ds, size)
     missing = [k for k in ('train', 'valid', 'test') if k not in ds.split]
@@ -576,6 +671,7 @@ def ssl_dls(source, # an FGVCSet, 'toy', or a dataset name ('fashion-mnist', 'cu
     empty = [k for k in ('valid', 'test') if not len(sets[k])]
     if empty: warnings.warn(f"ssl_dls: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty, but the valid loss, "
                             "the kNN monitor and the evaluation need images there: use more images per class or a larger valid_pct / test_pct")
+    if num_workers is None: num_workers = 0 if isinstance(ds.images, torch.Tensor) else min(8, os.cpu_count() or 1)
     device = default_device() if device is None else torch.device(device)
     vbs = valid_bs or 2 * bs
     import random
@@ -677,6 +773,47 @@ def read_images(files:list, # image paths
     if notes: _warn_list(f"{len(notes)} image(s) were not 8-bit RGB and were converted:", sorted(notes))
     if bad: _warn_list(f"{len(bad)} of {n} image file(s) could not be read and were skipped (pass strict=True to stop instead):", bad)
     return out[ok], wh[ok], ok
+
+# %% ../nbs/00_data.ipynb #a14f596d
+class ImageFiles:
+    "Images left on disk: indexing reads those files into uint8 (3, S, S) / (n, 3, S, S), as the in-memory tensor would give them."
+    dtype, ndim = torch.uint8, 4
+    def __init__(self,
+                 files:list,         # image paths
+                 size:int,           # side of the (square) images reads give
+                 crop_bottom:int=0,  # rows to cut off the bottom of every image first (original pixels)
+                 n_threads:int=None, # decoding threads outside loader workers (default: up to 8, by CPU count)
+                ):
+        self.files, self.size, self.crop_bottom, self.n_threads = [Path(f) for f in files], size, crop_bottom, n_threads
+
+    def __len__(self): return len(self.files)
+    @property
+    def shape(self): return torch.Size((len(self.files), 3, self.size, self.size))
+
+    def _pick(self, idx):
+        if isinstance(idx, slice): return self.files[idx]
+        idx = torch.as_tensor(idx)
+        if idx.dtype == torch.bool: idx = idx.nonzero().flatten()
+        return [self.files[i] for i in idx.long().flatten().tolist()]
+
+    def take(self, idx): "The files at `idx` (indices, a bool mask or a slice), still on disk."; return ImageFiles(self._pick(idx), self.size, self.crop_bottom, self.n_threads)
+    def resized(self, size:int): "The same files, read at another size."; return ImageFiles(self.files, size, self.crop_bottom, self.n_threads)
+
+    def __getitem__(self, idx):
+        "Read the images at `idx`: an int gives (3, S, S); a slice, indices or a bool mask give (n, 3, S, S)."
+        if isinstance(idx, int) or (torch.is_tensor(idx) and idx.ndim == 0):
+            return read_image(self.files[int(idx)], self.size, self.crop_bottom)[0]
+        files = self._pick(idx)
+        out = torch.empty((len(files), 3, self.size, self.size), dtype=torch.uint8)
+        def read(k): out[k] = read_image(files[k], self.size, self.crop_bottom)[0]
+        in_worker = torch.utils.data.get_worker_info() is not None      # loader workers decode in parallel already
+        n = 1 if in_worker else min(len(files), self.n_threads or min(8, os.cpu_count() or 1))
+        if n > 1:
+            with ThreadPoolExecutor(n) as ex: list(ex.map(read, range(len(files))))
+        else: list(map(read, range(len(files))))
+        return out
+
+    def __repr__(self): return f"ImageFiles({len(self)} files, read at {self.size}x{self.size})"
 
 # %% ../nbs/00_data.ipynb #6e7bcb3c
 def carve_valid(split:dict, # must hold 'train' (and 'test'); 'valid' is added or replaced
@@ -924,6 +1061,21 @@ def fgvc_aircraft(path, # the fgvc-aircraft-2013b folder (holding data/) or its 
     return _finish(images, labels, wh, ok, is_test, classes, f'fgvc-aircraft-{level}-{size}px', size,
                    boxes if box_rows is not None else None, files=files, valid=valid, valid_pct=valid_pct, seed=seed)
 
+# %% ../nbs/00_data.ipynb #f38cd3fc
+def _image_sizes(files, strict=False, n_threads=None):
+    "(width, height) float (n, 2) of each file from its header alone, and a bool mask of the files PIL can open (the rest warned about)."
+    from PIL import Image, UnidentifiedImageError
+    def one(f):
+        try:
+            with Image.open(f) as im: return im.size, None
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+            if strict: raise ImageReadError(f"{f}: not a readable image ({e})") from None
+            return (0, 0), f"{f}: not a readable image ({e})"
+    with ThreadPoolExecutor(n_threads or min(8, os.cpu_count() or 1)) as ex: res = list(ex.map(one, files))
+    bad = [e for _, e in res if e]
+    if bad: _warn_list(f"{len(bad)} of {len(files)} image file(s) could not be opened and were skipped (pass strict=True to stop instead):", bad)
+    return torch.tensor([s for s, _ in res], dtype=torch.float32).view(-1, 2), torch.tensor([e is None for _, e in res], dtype=torch.bool)
+
 # %% ../nbs/00_data.ipynb #2b8829d8
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.pbm'}
 
@@ -933,6 +1085,7 @@ def image_folder(path, # root holding train/<class>/* and test/<class>/* (and op
                  seed:int=0, # seed of the valid split
                  strict:bool=False, # raise on an unreadable image instead of skipping it
                  n_threads:int=None, # decoding threads
+                 stream:bool=False, # leave the images on disk (`ImageFiles`), read batch by batch: for sets larger than memory
                 ) -> FGVCSet:
     "Images in `root/{train,test}/<class>/*` (the layout of the official LoDisc code); no boxes."
     root = Path(path).expanduser()
@@ -960,7 +1113,10 @@ def image_folder(path, # root holding train/<class>/* and test/<class>/* (and op
     if other:
         if strict: raise ImageReadError(other[0])
         _warn_list(f"image_folder: {len(other)} file(s) without an image extension were ignored:", other)
-    images, wh, ok = read_images(files, size, strict, n_threads=n_threads)
+    if stream:   # only the headers now (sizes, and which files PIL can open); the pixels when a batch needs them
+        wh, ok = _image_sizes(files, strict, n_threads)
+        images = ImageFiles([f for f, k in zip(files, ok.tolist()) if k], size, n_threads=n_threads)
+    else: images, wh, ok = read_images(files, size, strict, n_threads=n_threads)
     is_test = torch.tensor([w == 'test' for w in which], dtype=torch.bool)
     valid = torch.tensor([w == 'valid' for w in which], dtype=torch.bool) if any(w == 'valid' for w in which) else None
     return _finish(images, labels, wh, ok, is_test, classes, f'{root.name}-{size}px', size, files=files, valid=valid,

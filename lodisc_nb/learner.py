@@ -6,7 +6,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/learner.html.md"""
 
 # %% ../nbs/07_learner.ipynb #e5fd318c
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json, os, tempfile
+import dataclasses, hashlib, inspect, json, os, tempfile, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -29,8 +29,8 @@ from .checkpoints import atomic_save, _unreadable
 from .ranks import n_processes
 
 # %% auto #0
-__all__ = ['AdamW', 'default_hparams', 'load_backbone', 'lodisc_cache_dir', 'supervised_init', 'create_encoder', 'lodisc_learner',
-           'mocov3_learner', 'export_backbone']
+__all__ = ['AdamW', 'default_hparams', 'load_backbone', 'lodisc_cache_dir', 'supervised_init', 'create_encoder', 'compile_model',
+           'lodisc_learner', 'mocov3_learner', 'export_backbone']
 
 # %% ../nbs/07_learner.ipynb #6b6acdc9
 def AdamW(params, # parameters (or parameter groups from a splitter)
@@ -195,6 +195,21 @@ def _dls_size(dls):
 
 _SWITCHES = {f.name for f in dataclasses.fields(LoDiscConfig)} | {'use_projector'}   # (and the deprecated name)
 
+# %% ../nbs/07_learner.ipynb #4e3d25c1
+def compile_model(model:nn.Module,  # the `LoDisc` to compile in place (its state-dict keys stay the same)
+                  compile=False,    # False/None: eager; True: `torch.compile`'s default mode; a string: that `mode` ('reduce-overhead', ...)
+                  device=None,      # where it will train: torch.compile is used on CUDA only
+                 ) -> bool:         # whether the forward is now compiled
+    "Compile `model`'s forward with `torch.compile` (static shapes) when asked and training on CUDA; otherwise leave it eager."
+    if compile is None or compile is False: return False
+    if not (compile is True or isinstance(compile, str)):
+        raise TypeError(f"compile must be True, False or a torch.compile mode string, got {compile!r}")
+    if device is None or torch.device(device).type != 'cuda':
+        warnings.warn(f"compile={compile!r}: torch.compile is used on CUDA only; training on {device or 'this device'} stays eager")
+        return False
+    model.compile(dynamic=False, mode=None if compile is True else compile)
+    return True
+
 # %% ../nbs/07_learner.ipynb #e1e1fc07
 @delegates(LoDiscConfig, keep=True)
 def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 images (+ labels, used only by the kNN monitor)
@@ -211,6 +226,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
                    lr:float=None,            # default `default_hparams(arch, bs)`
                    wd:float=None,            # default `default_hparams(arch, bs)`
                    opt_func=AdamW,           # the optimiser
+                   compile=False,            # `torch.compile` the model's forward on CUDA (`compile_model`); the CPU stays eager
                    **kwargs):                # fields of `LoDiscConfig` by name (keep_ratio=0.5, mask_mode='drop', ...), and more `Learner` arguments (path, model_dir, ...)
     "A fastai `Learner` that pre-trains a ViT with LoDisc: MoCo v3 plus contrast against attention-masked views."
     if getattr(dls.train, 'bs', None) is not None: check_batch_size(dls.train.bs)   # before BatchNorm fails obscurely
@@ -218,6 +234,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
     img_size = ifnone(img_size, _dls_size(dls))
     enc = create_encoder(arch, img_size, patch_size, pretrained, **(vit_kwargs or {}))
     model = LoDisc(enc, config, **switches)
+    compile_model(model, compile, getattr(dls, 'device', None))
     cfg = model.config
     hp = default_hparams(arch, dls.train.bs * n_processes())   # linear in the global batch under DDP
     if knn is True: knn = KNNMonitor()
@@ -225,7 +242,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
     learn = Learner(dls, model, loss_func=LoDiscLoss(), opt_func=opt_func, lr=ifnone(lr, hp['lr']), wd=ifnone(wd, hp['wd']),
                     cbs=cbs, metrics=lodisc_metrics(local=cfg.local_weight > 0) + listify(metrics), **kwargs)
     learn.arch, learn.pretrained = arch, pretrained
-    learn.lodisc_config = dict(arch=arch, img_size=img_size, patch_size=enc.patch_size, pretrained=str(pretrained),
+    learn.lodisc_config = dict(arch=arch, img_size=img_size, patch_size=enc.patch_size, pretrained='a state dict' if isinstance(pretrained, dict) else str(pretrained),
                                **dataclasses.asdict(cfg))
     return learn
 

@@ -66,7 +66,7 @@ class LoDiscOutput:
     keep1: torch.Tensor = None  # bool (B, N): patches of view 1 its masked copy keeps (None without a local branch)
     keep2: torch.Tensor = None  # the same for view 2
 
-# %% ../nbs/04_model.ipynb #79484c6f
+# %% ../nbs/04_model.ipynb #3fadaf6f
 def _check_choice(name, value, choices):
     if value not in choices: raise ValueError(f"{name}={value!r} is not one of {choices}")
 
@@ -88,13 +88,13 @@ class LoDiscConfig:
 
     def __post_init__(self):
         for name, options in self.choices.items(): _check_choice(name, getattr(self, name), options)
-        if not 0 < self.keep_ratio <= 1: raise ValueError(f"keep_ratio must be in (0, 1], got {self.keep_ratio}")
+        n_keep(10**9, self.keep_ratio)   # its range check and message; the count is checked once the patches are known
         if self.local_weight < 0: raise ValueError(f"local_weight must be >= 0, got {self.local_weight}")
         if self.tau <= 0: raise ValueError(f"tau must be > 0, got {self.tau}")
         if not 0 <= self.m0 <= 1: raise ValueError(f"m0 must be in [0, 1], got {self.m0}")
         if self.momentum_power < 1: raise ValueError(f"momentum_power must be >= 1, got {self.momentum_power}")
 
-# %% ../nbs/04_model.ipynb #21c647b3
+# %% ../nbs/04_model.ipynb #fbcd4726
 def config_help(cls=LoDiscConfig) -> dict:
     "Field name -> its comment in the source of the dataclass `cls` (empty when the source cannot be read)."
     try: lines = inspect.getsource(cls).splitlines()
@@ -133,14 +133,14 @@ class LoDisc(nn.Module):
         "Online branch predictor(projector(encoder(x))); `x` stacks `views` views: one encoder pass, BatchNorm per view."
         return per_view(self.predictor, per_view(self.projector, self.encoder(x), views), views)
 
-# %% ../nbs/04_model.ipynb #29482dd2
+# %% ../nbs/04_model.ipynb #50d3f9ac
 def _switch(name):
     "A `LoDisc` attribute that reads and writes the field `name` of its `config`."
     return property(lambda self: getattr(self.config, name), lambda self, v: setattr(self.config, name, v),
                     doc=f"`self.config.{name}`")
 
-for _f in dataclasses.fields(LoDiscConfig):
-    if _f.name != 'projector': setattr(LoDisc, _f.name, _switch(_f.name))   # `model.projector` is the head itself
+for _name in ('keep_ratio', 'fusion', 'mask_mode', 'mask_source', 'local_weight', 'tau'):   # what the forward pass reads
+    setattr(LoDisc, _name, _switch(_name))
 LoDisc.use_projector = property(lambda self: self.config.projector)        # the switch's name before `LoDiscConfig`; read-only
 
 # %% ../nbs/04_model.ipynb #bcec7669

@@ -137,7 +137,7 @@ def ddp_fit_toy(n_steps:int=3, # optimiser steps: one epoch of `n_steps` batches
     with ddp_ctx(learn, sync_bn=sync_bn), learn.no_bar(), learn.no_logging(): learn.fit(1)
     test = ds.subset('test')
     feats, labels = embed_all(learn, (test.images, test.labels), bs=4)
-    return dict(rank=r, main=is_main_process(), init=init, momentum=mom(), n_updates=learn.momentum_update.n_updates,
+    return dict(rank=r, main=is_main_process(), init=init, momentum=mom(), n_updates=learn.momentum_schedule.n_updates,
                 online=_flat([*model.encoder.parameters(), *model.projector.parameters(), *model.predictor.parameters()]),
                 values=learn.recorder.values[-1], n_sync_bn=sum(isinstance(m, AllReduceBatchNorm) for m in model.modules()),
                 feats=feats, labels=labels, state=model.state_dict() if r == 0 else None, any=any_rank(r == 1),

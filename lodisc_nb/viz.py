@@ -446,7 +446,7 @@ class FeatureStdMonitor(Callback):
                  name:str='feat_std', # the column name
                 ):
         self.images, self.n, self.which, self.every, self.name_ = images, n, which, every, name
-        self.value, self.dim, self._x, self._trained = None, None, None, False
+        self.value, self.feat_dim, self._x, self._trained = None, None, None, False   # not `dim`: the learner reads through to the model's
         self.metric = _Column(self, 'value', name)
 
     def before_fit(self): _add_columns(self.learn, [self.metric]); self._trained = False
@@ -468,7 +468,7 @@ class FeatureStdMonitor(Callback):
         model = _module(self.model)
         which = self.which if hasattr(model, 'embed') else 'backbone'
         f, _ = embed(model, (self._x, torch.zeros(len(self._x), dtype=torch.long)), which=which, progress=False)
-        self.dim = f.shape[1]
+        self.feat_dim = f.shape[1]
         return feature_std(f)
 
 # %% ../nbs/08_viz.ipynb #f8999297
@@ -495,17 +495,17 @@ def _missing(ax, what):
 
 # %% ../nbs/08_viz.ipynb #235a70b1
 def show_dashboard(learn=None, # a Learner trained with LoDiscCallback (and optionally KNNMonitor, MaskTracker, FeatureStdMonitor)
-                   history:dict=None, # per-batch history instead of `learn.lo_disc.history`
+                   history:dict=None, # per-batch history instead of `learn.lodisc.history`
                    columns:dict=None, # per-epoch columns instead of `recorder_columns(learn)`
                    dim:int=None, # feature dimension for the collapse reference 1/√D (default: from FeatureStdMonitor)
                    smooth:float=0.9, # EMA factor of the per-batch losses
                    figsize=(8.5, 5), # figure size, inches
                   ):
     "Losses (global vs local), probe columns (kNN, part coverage, mask IoU), lr and momentum schedules, collapse check; returns the figure."
-    cb = getattr(learn, 'lo_disc', None)
+    cb = getattr(learn, 'lodisc', None)
     if history is None and cb is not None: history = cb.history
     if columns is None: columns = recorder_columns(learn) if learn is not None else {}
-    if dim is None: dim = getattr(getattr(learn, 'feature_std_monitor', None), 'dim', None)
+    if dim is None: dim = getattr(getattr(learn, 'feature_std_monitor', None), 'feat_dim', None)
     if history:   # the last fit only: the recorder holds that one
         last = max(history.get('fit', [0]) or [0])
         sel = [i for i, f in enumerate(history.get('fit', [0] * len(history['epoch']))) if f == last]
@@ -527,7 +527,7 @@ def show_dashboard(learn=None, # a Learner trained with LoDiscCallback (and opti
     else: _missing(al, 'no losses: train with LoDiscCallback')
     # probes
     ap.set_title('probes', fontsize=9)
-    for k, lab in (('knn', 'kNN accuracy'), ('part_cov', 'kept on part'), ('mask_iou', 'mask IoU with previous epoch')):
+    for k, lab in (('knn', 'kNN accuracy'), ('on_part', 'kept on part'), ('mask_iou', 'mask IoU with previous epoch')):
         if k in columns: ap.plot(ep, _nan(columns[k]), 'o-', ms=3, lw=1, label=lab)
     if ap.lines: ap.set_ylim(0, 1.02); ap.legend(fontsize=7); ap.set_xlabel('epoch', fontsize=8)
     else: _missing(ap, 'no probe columns:\nadd KNNMonitor() or MaskTracker()')
@@ -587,14 +587,14 @@ class MaskTracker(Callback):
                  images=None, # probe images (P, 3, H, W), uint8, or an `FGVCSet` (its first `n`); default: the first `n` valid images
                  boxes=None, # their part boxes (P, 4) xyxy px; default: the set's boxes, if any
                  n:int=8, # number of probes by default
-                 columns:bool=True, # add `mask_iou` and `part_cov` columns to the training table
+                 columns:bool=True, # add `mask_iou` and `on_part` columns to the training table
                 ):
         if hasattr(images, 'images'):    # an FGVCSet
             images, boxes = images.images[:n], (boxes if boxes is not None or images.boxes is None else images.boxes[:n])
         self.images, self.boxes, self.n, self.columns = images, boxes, n, columns
         self.masks, self.scores, self.epochs, self.iou, self.coverage = [], [], [], [], []
         self.random_coverage, self.value_iou, self.value_cov, self._trained, self._n_epochs = None, None, None, False, 0
-        self._metrics = [_Column(self, 'value_iou', 'mask_iou'), _Column(self, 'value_cov', 'part_cov')]
+        self._metrics = [_Column(self, 'value_iou', 'mask_iou'), _Column(self, 'value_cov', 'on_part')]
 
     def before_fit(self):
         "Choose the probes, add the columns, record the starting masks once (idempotent)."

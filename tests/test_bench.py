@@ -64,15 +64,79 @@ def test_gpu_cpu_paths_and_compile_fallback(monkeypatch):
     import torch, gpu
     monkeypatch.setenv('BENCH_QUICK', '1')
     monkeypatch.delenv('BENCH_JSON', raising=False)
-    def boom(model, mode=None): raise RuntimeError("no compiler here")
+    def boom(model, mode=None, backend=None): raise RuntimeError("no compiler here")
     monkeypatch.setattr(gpu, 'compile_blocks', boom)
     rows = gpu.main(['--device', 'cpu', '--amp', 'bf16', '--channels-last', 'on', '--compile', 'on', '--reps', '1',
-                     '--variants', 'MoCo v3', 'LoDisc drop'])
+                     '--variants', 'MoCo v3', 'LoDisc drop', '--passes', 'batched', '--data', 'off'])
     assert [r['candidate'] for r in rows] == ['MoCo v3', 'LoDisc drop']   # compiled candidates dropped, eager kept
     assert all(r['images_per_s'] > 0 for r in rows) and rows[0]['vs_mocov3'] == 1
     a = gpu.parse(['--device', 'cpu'])
-    assert (a.arch, a.img, a.dtype, a.use_compile, a.channels_last) == ('vit_micro', 32, None, False, False)
+    assert (a.arch, a.img, a.dtype, a.setups, a.channels_last) == ('vit_micro', 32, None, [], False)
+    assert gpu.parse(['--device', 'cpu', '--compile', 'model', 'step']).setups == ['model', 'step']
     assert gpu.amp_dtype('cpu', 'off') is None and gpu.amp_dtype('cpu', 'bf16') is torch.bfloat16
+
+
+def test_gpu_compile_setups_trace(monkeypatch):
+    "Every compile setup builds and steps (Dynamo's 'eager' backend: traced, not code-generated, so it runs in CI)."
+    import gpu
+    monkeypatch.setenv('BENCH_QUICK', '1')
+    monkeypatch.delenv('BENCH_JSON', raising=False)
+    rows = gpu.main(['--device', 'cpu', '--compile', 'model', 'step', '--compile-backend', 'eager', '--reps', '1',
+                     '--variants', 'LoDisc drop', '--passes', 'batched', '--data', 'off'])
+    assert [r['candidate'] for r in rows] == ['LoDisc drop', 'LoDisc drop compiled:model', 'LoDisc drop compiled:step']
+    assert all(r['vs_eager'] > 0 for r in rows[1:])
+    import torch._dynamo
+    assert torch._dynamo.config.compiled_autograd is False   # the 'step' candidate switches it on only while it steps
+
+
+def test_batched_step_is_the_per_view_step():
+    """The bench's per-view baseline and the batched `LoDisc.forward`: same loss and gradients (float32, CPU; the model
+    notebook checks 1e-6 absolute at its size, here 1e-6 of the largest gradient, which these narrow heads make ~8); three
+    encoder calls instead of six (two instead of four for MoCo v3), fewer operators, and no host sync except the ViT's
+    range check of the kept indices (token dropping)."""
+    import copy, torch, gpu
+    from lodisc_nb.vit import vit_micro
+    from lodisc_nb.model import LoDisc, count_encoder_passes
+    x1, x2 = torch.randn(2, 6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for name, kw in gpu.VARIANTS.items():
+        torch.manual_seed(0)
+        a = LoDisc(vit_micro(), dim=32, mlp_dim=64, **kw)
+        b = gpu.PerViewLoDisc(vit_micro(), dim=32, mlp_dim=64, **kw); b.load_state_dict(a.state_dict())
+        oa, ob = a(x1, x2), b(x1, x2)
+        oa.loss.backward(); ob.loss.backward()
+        torch.testing.assert_close(oa.loss, ob.loss, atol=1e-6, rtol=0)
+        scale = max(1., max(p.grad.abs().max().item() for p in a.parameters() if p.requires_grad))
+        for (n, p), q in zip(a.named_parameters(), b.parameters()):   # float32 rounding: 1e-6 of the largest gradient
+            if p.requires_grad: torch.testing.assert_close(p.grad, q.grad, atol=1e-6 * scale, rtol=0, msg=f"{name}: {n}")
+        if oa.keep1 is not None: assert torch.equal(oa.keep1, ob.keep1) and torch.equal(oa.keep2, ob.keep2)
+        local = 'local_weight' not in kw
+        assert count_encoder_passes(a, x1, x2) == {'online': 1, 'momentum': 2 if local else 1}
+        assert count_encoder_passes(b, x1, x2) == {'online': 2, 'momentum': 4 if local else 2}
+        with gpu.OpCounter() as ca: a(x1, x2).loss.backward()
+        with gpu.OpCounter() as cb: b(x1, x2).loss.backward()
+        assert ca.ops < cb.ops and ca.kernel_ops < cb.kernel_ops, (name, ca.ops, cb.ops, ca.kernel_ops, cb.kernel_ops)
+        assert ca.syncs == (1 if kw.get('mask_mode') == 'drop' else 0), (name, ca.counts)
+
+
+def test_gpu_flops_peak_and_jpeg_decode(tmp_path):
+    "FLOPs counted with the CPU attention kernel included; the peak table; the batched decode + resize against PIL's."
+    import torch, torch.nn.functional as F, gpu
+    B, H, T, d = 2, 4, 10, 8
+    q, k, v = (torch.randn(B, H, T, d, requires_grad=True) for _ in range(3))
+    fl = gpu.count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward())
+    assert fl == (2 + 5) * 2 * B * H * T * T * d    # forward: Q·Kᵀ and A·V; backward: the scores again + four products
+    assert gpu.peak_for_name('NVIDIA H200') == 989. and gpu.peak_for_name('NVIDIA H100 PCIe') == 756.
+    assert gpu.peak_for_name('NVIDIA H100 80GB HBM3') == 989. and gpu.peak_for_name('Tesla T4') is None
+    assert gpu.peak_tflops('cpu') is None and gpu.peak_tflops('cpu', override=100) == 100.
+    files = gpu.make_jpeg_folder(tmp_path / 'jpg', 4)
+    from PIL import Image
+    assert [Image.open(f).size for f in files] == [(375, 500), (500, 375), (500, 375), (500, 375)]
+    from lodisc_nb.data import read_image
+    raw = gpu.JpegBytes(files)
+    dec = gpu.decode_resize([raw[i] for i in range(4)], 64, 'cpu')
+    ref = torch.stack([read_image(f, 64)[0] for f in files])
+    assert dec.shape == ref.shape == (4, 3, 64, 64) and dec.dtype == torch.uint8
+    assert (dec.float() - ref.float()).abs().mean() < 6     # two resampling filters, one picture
 
 
 def test_run_all_reports_a_crash(tmp_path, monkeypatch):
