@@ -521,7 +521,7 @@ def main(argv=None):
         dtitle = f"Data path: JPEG folder to two views on the device vs the training step ({a.img} px, batch {a.bs}, {dev.type})"
         dtext = ("images/s of read + decode + resize to the training size + two views (TwoViews on the device), each path alone, and "
                  "the training step fed by the loader workers; over_*_step = that over the step's images/s (best of eager / "
-                 f"compiled, final table): fastest {fastest:.0f}, MoCo v3 {moco:.0f}, LoDisc pixel {pixel:.0f}. >= 1.5 keeps the "
+                 f"compiled, final table): fastest {fastest:.4g}, MoCo v3 {moco:.4g}, LoDisc pixel {pixel:.4g}. >= 1.5 keeps the "
                  "device fed with room to spare; the fed row should come close to the step alone. " + ' '.join(dnotes))
         report(dtitle, drows, device=dev, notes=dtext)
         out.add(dtitle, drows, dtext)

@@ -68,7 +68,7 @@ def _img_size(model):
 
 _TRAIN, _VALID, _OTHER = 0, 1, 2
 
-# %% ../nbs/06_callbacks.ipynb #1c5a9b1c
+# %% ../nbs/06_callbacks.ipynb #29871966
 class _Renamed:
     "What `learn.<old>` finds after a callback was renamed: the callback itself, with a DeprecationWarning on use."
     def __init__(self, cb, old, new): self._cb, self._old, self._new = cb, old, new

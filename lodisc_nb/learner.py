@@ -6,7 +6,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/learner.html.md"""
 
 # %% ../nbs/07_learner.ipynb #e5fd318c
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json, os, tempfile, warnings
+import dataclasses, hashlib, inspect, json, os, re, tempfile, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -21,7 +21,8 @@ from fastai.metrics import accuracy
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.all   # fit_one_cycle, lr_find, to_fp16, summary, progress bars, SaveModelCallback, CSVLogger ...
-from .data import toy_fgvc, ssl_dls, TwoViews, normalize
+from .data import (toy_fgvc, ssl_dls, TwoViews, normalize, FGVCSet, load_dataset, select_classes,
+    limit_train_per_class, _dataset_key)
 from .vit import ARCHS, ViT, create_vit, read_checkpoint, load_checkpoint, save_timm_folder, is_timm_folder, timm_folder_weights
 from .model import LoDisc, LoDiscConfig, check_batch_size
 from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics
@@ -120,38 +121,89 @@ def _file_lock(path:Path):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+def _set_fingerprint(ds:FGVCSet) -> str:
+    "A hash of what a supervised start learns from an FGVCSet: its pixels (or its files, their sizes and times), labels, splits and class names."
+    h = hashlib.sha1(json.dumps([ds.classes, {k: v.tolist() for k, v in sorted(ds.split.items())}]).encode())
+    h.update(ds.labels.numpy().tobytes())
+    if isinstance(ds.images, torch.Tensor): h.update(ds.images.contiguous().numpy().tobytes())
+    else: h.update(json.dumps([ds.images.size, ds.images.crop_bottom] + [[str(f), f.stat().st_size, f.stat().st_mtime_ns]
+                                                                          for f in ds.images.files]).encode())
+    return h.hexdigest()[:16]
 
-def supervised_init(arch:str='vit_micro', # the encoder (a preset name)
+def _source_key(source, classes, path, max_train_per_class, data_kwargs, n_per_class) -> dict:
+    "What, besides the recipe, names a supervised start: `{}` for the default (the toy's other species), so its cache key is today's."
+    if isinstance(source, FGVCSet): src = dict(set=source.name, fingerprint=_set_fingerprint(source))
+    elif isinstance(source, (str, os.PathLike)):
+        key = _dataset_key(source)   # refuses an unknown name
+        if key is None: src = dict(folder=str(Path(source).expanduser().resolve()))
+        else: src = dict(data=key, **({} if path is None else dict(path=str(Path(path).expanduser().resolve()))))
+        if key in ('toy', 'toy-other'): src['n_per_class'] = n_per_class
+    else: raise TypeError(f"supervised_init: source must be a dataset name, an image folder's path or an FGVCSet, got {type(source).__name__}")
+    if classes is not None:
+        classes = [c.strip() for c in classes.split(',') if c.strip()] if isinstance(classes, str) else list(listify(classes))
+        src['classes'] = [c if isinstance(c, str) else int(c) for c in classes]
+    if max_train_per_class: src['max_train_per_class'] = int(max_train_per_class)
+    if data_kwargs: src['data_kwargs'] = {k: data_kwargs[k] for k in sorted(data_kwargs)}
+    return {} if src == dict(data='toy-other', n_per_class=n_per_class) else dict(source=src)
+
+def supervised_init(source='toy-other',  # the labelled set: 'toy-other' (the toy's other species), a name for `load_dataset`, an image folder's path, or an FGVCSet
+                    arch:str='vit_micro', # the encoder (a preset name)
                     img_size:int=32,      # input size
                     patch_size:int=8,     # patch size
                     epochs:int=60,        # epochs of supervised training (see below for why 60)
-                    n_per_class:int=500,  # toy images per class (10 classes; 70% of them train)
+                    classes=None,         # only these classes of `source`, by index or name (`select_classes`); default all
+                    path=None,            # the folder of a named `source` (Fashion-MNIST has a default)
+                    max_train_per_class:int=None, # at most this many training images per class (`limit_train_per_class`)
+                    n_per_class:int=500,  # toy images per class, for 'toy-other' and 'toy' (10 classes; 70% of them train)
                     bs:int=128,           # batch size
                     lr:float=2e-3,        # peak learning rate (one cycle)
                     wd:float=0.05,        # weight decay
                     scale:tuple=(0.5, 1.), # crop area range of the training views (mild: crops keep the marking)
                     seed:int=0,           # seed of the data, the initial weights and the views
+                    data_kwargs:dict=None, # more arguments for the reader of a named `source`
                     cache_dir=None,       # default `lodisc_cache_dir()`
                     device=None,          # where to train (default: the GPU if there is one)
                     force:bool=False,     # train again even if cached
                     verbose:bool=True,    # show fastai's progress and table while training
                    ) -> dict:
-    "Encoder weights after a short supervised run on `toy_fgvc(species='other')`, trained once and cached on disk."
+    "Encoder weights after a short supervised run on a labelled set (default: the toy's other species), trained once and cached on disk."
+    if isinstance(source, str) and source in ARCHS:
+        raise TypeError(f"supervised_init: the first argument is the labelled set now; pass the encoder by name: "
+                        f"supervised_init(arch={source!r}) (or supervised_init('toy-other', {source!r}))")
     cfg = dict(arch=arch, img_size=img_size, patch_size=patch_size, epochs=epochs, n_per_class=n_per_class, bs=bs,
                lr=lr, wd=wd, scale=list(scale), seed=seed, version=_SUPINIT_VERSION)
-    key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
-    path = Path(cache_dir or lodisc_cache_dir()) / f"supinit-{arch}-{img_size}px-p{patch_size}-e{epochs}-s{seed}-{key}.pth"
-    if path.is_file() and not force: return read_checkpoint(path)
-    with _file_lock(path.with_name(path.name + '.lock')):  # parallel callers (notebooks, ranks) train it once
-        if path.is_file() and not force: return read_checkpoint(path)
-        return _train_supervised_init(cfg, path, device, verbose)
+    src = _source_key(source, classes, path, max_train_per_class, data_kwargs, n_per_class)
+    if src and 'n_per_class' not in src['source']: del cfg['n_per_class']        # only the toy sets use it
+    key = hashlib.sha1(json.dumps(cfg | src, sort_keys=True).encode()).hexdigest()[:10]
+    tag = ''
+    if src:   # a readable hint of the source in the file name (the hash is what counts)
+        s = src['source']
+        tag = re.sub(r'[^A-Za-z0-9.-]+', '_', str(s.get('data') or s.get('set') or Path(s.get('folder', '')).name)).strip('_')[:32]
+        tag = '-' + tag + (f"-{len(s['classes'])}cls" if 'classes' in s else '')
+    path_ = Path(cache_dir or lodisc_cache_dir()) / f"supinit-{arch}-{img_size}px-p{patch_size}-e{epochs}-s{seed}{tag}-{key}.pth"
+    if path_.is_file() and not force: return read_checkpoint(path_)
+    with _file_lock(path_.with_name(path_.name + '.lock')):  # parallel callers (notebooks, ranks) train it once
+        if path_.is_file() and not force: return read_checkpoint(path_)
+        data = lambda: _supervised_set(source, classes, path, max_train_per_class, n_per_class, img_size, seed, data_kwargs)
+        return _train_supervised_init(data, cfg, path_, device, verbose)
 
-def _train_supervised_init(cfg, path, device, verbose):
-    arch, img_size, patch_size, epochs, n_per_class, bs, lr, wd, scale, seed = (cfg[k] for k in
-        ('arch', 'img_size', 'patch_size', 'epochs', 'n_per_class', 'bs', 'lr', 'wd', 'scale', 'seed'))
-    size = img_size if img_size % 16 == 0 and img_size <= 64 else 64    # the toy drawing; the views resize
+def _supervised_set(source, classes, path, max_train_per_class, n_per_class, img_size, seed, data_kwargs) -> FGVCSet:
+    "The labelled set of a supervised start: read (the toy sets drawn at up to 64 px; the views resize), cut to `classes`, limited per class."
+    if isinstance(source, FGVCSet): ds = source if classes is None else select_classes(source, classes)
+    else:
+        key = _dataset_key(source)
+        toy = key in ('toy', 'toy-other')
+        size = (img_size if img_size % 16 == 0 and img_size <= 64 else 64) if toy else img_size
+        ds = load_dataset(source, path, size=size, classes=classes, seed=seed,
+                          **(dict(n_classes=10, n_per_class=n_per_class) if toy else {}), **(data_kwargs or {}))
+    if max_train_per_class: ds = limit_train_per_class(ds, max_train_per_class, seed)
+    return ds
+
+def _train_supervised_init(data, cfg, path, device, verbose):
+    arch, img_size, patch_size, epochs, bs, lr, wd, scale, seed = (cfg[k] for k in
+        ('arch', 'img_size', 'patch_size', 'epochs', 'bs', 'lr', 'wd', 'scale', 'seed'))
     with no_random(seed):
-        ds = toy_fgvc(n_classes=10, n_per_class=n_per_class, size=size, seed=seed, species='other')
+        ds = data()                                     # the labelled set (`_supervised_set`)
         dls = ssl_dls(ds, bs=bs, size=img_size, seed=seed, device=device)
         enc = create_vit(arch, img_size=img_size, patch_size=patch_size)
         learn = Learner(dls, nn.Sequential(enc, nn.Linear(enc.embed_dim, ds.c)), loss_func=CrossEntropyLossFlat(),
@@ -177,7 +229,7 @@ def create_encoder(arch:str='vit_tiny', # a preset (`vit_micro`, `vit_tiny`, `vi
     if isinstance(pretrained, str) and pretrained == 'toy':
         if arch not in ARCHS: raise ValueError(f"pretrained='toy' needs a preset arch ({', '.join(ARCHS)}), got {arch!r}")
         enc = create_vit(arch, **kw)
-        return load_backbone(enc, supervised_init(arch, img_size=img_size, patch_size=enc.patch_size))
+        return load_backbone(enc, supervised_init(arch=arch, img_size=img_size, patch_size=enc.patch_size))
     if isinstance(pretrained, dict): return load_backbone(create_vit(arch, **kw), pretrained)
     path = Path(pretrained).expanduser()
     if is_timm_folder(path): path = timm_folder_weights(path)   # a timm folder (config.json + model.safetensors): its weights
