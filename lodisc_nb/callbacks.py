@@ -16,9 +16,8 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos
 from fastai.learner import Recorder, Metric, AvgMetric
 import fastai.callback.hook, fastai.callback.progress   # `Learner.summary`, progress bars
-from .data import TwoViews, FGVCSet
-from .eval import embed, knn_accuracy
-from .eval import embed_all
+from .data import TwoViews, FGVCSet, resize_uint8
+from .eval import embed, knn_accuracy, embed_all, _images_labels
 from .ranks import is_main_process, barrier, any_rank, process_rank, n_processes
 from fastai.distributed import DistributedDL
 
@@ -68,7 +67,7 @@ def _img_size(model):
 
 _TRAIN, _VALID, _OTHER = 0, 1, 2
 
-# %% ../nbs/06_callbacks.ipynb #29871966
+# %% ../nbs/06_callbacks.ipynb #d0eeae62
 class _Renamed:
     "What `learn.<old>` finds after a callback was renamed: the callback itself, with a DeprecationWarning on use."
     def __init__(self, cb, old, new): self._cb, self._old, self._new = cb, old, new
@@ -206,8 +205,8 @@ class MomentumUpdate(Callback):
 # %% ../nbs/06_callbacks.ipynb #163fead7
 def _as_images(src, n, seed):
     "(uint8 images, labels) of at most `n` random items of an `FGVCSet`, an `(images, labels)` pair, or a loader of `(x, y)` batches."
-    if isinstance(src, FGVCSet): x, y = src.images, src.labels
-    elif isinstance(src, (tuple, list)) and len(src) == 2 and isinstance(src[0], torch.Tensor): x, y = src
+    xy = _images_labels(src)                     # an `FGVCSet` or a pair; None for a loader
+    if xy is not None: x, y = xy
     else:
         xs, ys, got = [], [], 0
         for b in src:
@@ -219,11 +218,7 @@ def _as_images(src, n, seed):
         x, y = x[idx], y[idx]
     return x, y
 
-def _resize_uint8(x, size):
-    "Images resized to `size` (antialiased), as uint8."
-    if size is None or x.shape[-1] == size and x.shape[-2] == size: return x
-    x = F.interpolate(x.float(), size=(size, size), mode='bilinear', antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8)
+
 
 class _KNNMetric(Metric):
     "The recorder column of a `KNNMonitor`: the value it computed at the end of this validation."
@@ -277,7 +272,7 @@ class KNNMonitor(Callback):
             bank = self.bank if self.bank is not None else sets.get('train', self.dls.train)
             queries = self.queries if self.queries is not None else sets.get('valid', self.dls.valid)
             (xb, yb), (xq, yq) = _as_images(bank, self.n_bank, self.seed), _as_images(queries, self.n_query, self.seed + 1)
-            put = lambda x: _resize_uint8(x, size).to(device)
+            put = lambda x: (x if size is None else resize_uint8(x, size)).to(device)
             self._cache = (key, (put(xb), yb.to(device)), (put(xq), yq.to(device)))
         return self._cache[1], self._cache[2]
 

@@ -8,9 +8,9 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/data.html.md"""
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'FASHION_MNIST_PATH', 'FASHION_CLASSES', 'IMAGE_EXTS', 'DATASETS', 'to_float',
            'normalize', 'denormalize', 'FGVCSet', 'toy_glyphs', 'toy_fgvc', 'show_set', 'rgb_to_hsv', 'hsv_to_rgb',
            'adjust_colour', 'gaussian_blur', 'resized_crop', 'crop_boxes', 'TwoViews', 'show_views', 'FGVCLoader',
-           'resize_set', 'ClassSubsetError', 'class_indices', 'select_classes', 'limit_train_per_class', 'load_dataset',
-           'ssl_dls', 'ImageReadError', 'read_image', 'read_images', 'ImageFiles', 'carve_valid', 'read_idx',
-           'fashion_mnist', 'cub200', 'stanford_cars', 'fgvc_aircraft', 'image_folder']
+           'resize_uint8', 'resize_set', 'ClassSubsetError', 'class_indices', 'select_classes', 'limit_train_per_class',
+           'load_dataset', 'ssl_dls', 'ImageReadError', 'read_image', 'read_images', 'ImageFiles', 'carve_valid',
+           'read_idx', 'fashion_mnist', 'cub200', 'stanford_cars', 'fgvc_aircraft', 'image_folder']
 
 # %% ../nbs/00_data.ipynb #217a7bb9
 import math, os, gzip, struct, warnings
@@ -519,6 +519,17 @@ class FGVCLoader(DataLoader):
         return self.dataset.images[idx], self.dataset.labels[idx]
     def retain(self, res, b): return res
 
+# %% ../nbs/00_data.ipynb #e094f320
+def resize_uint8(x:torch.Tensor, # uint8 images (B, C, H, W)
+                 size:int,       # the new side
+                 chunk:int=2048, # images resized at once (bounds the float copy)
+                ) -> torch.Tensor: # uint8 (B, C, size, size)
+    "uint8 images resized to (size, size): bilinear, antialiased, rounded back to uint8, a chunk at a time."
+    if tuple(x.shape[-2:]) == (size, size): return x
+    if not len(x): return x.new_zeros(0, x.shape[1], size, size)
+    return torch.cat([F.interpolate(c.float(), size=(size, size), mode='bilinear', antialias=True, align_corners=False)
+                      .round().clamp(0, 255).to(torch.uint8) for c in x.split(chunk)])
+
 # %% ../nbs/00_data.ipynb #b37ac5e2
 def resize_set(ds:FGVCSet, # the dataset
                size:int, # new image side
@@ -527,8 +538,7 @@ def resize_set(ds:FGVCSet, # the dataset
     if ds.size == size: return ds
     sc = size / ds.size
     if not isinstance(ds.images, torch.Tensor): imgs = ds.images.resized(size)   # ImageFiles: read at the new size
-    else: imgs = torch.cat([F.interpolate(c.float(), size=(size, size), mode='bilinear', antialias=True, align_corners=False)
-                      .round().clamp(0, 255).to(torch.uint8) for c in ds.images.split(2048)]) if len(ds) else ds.images.new_zeros(0, 3, size, size)
+    else: imgs = resize_uint8(ds.images, size)
     parts = None
     if ds.parts is not None: parts = ds.parts.clone(); parts[..., :2] *= sc
     return FGVCSet(imgs, ds.labels, None if ds.boxes is None else ds.boxes * sc, ds.split, ds.classes, ds.name, parts, ds.part_names, ds.files)
@@ -918,9 +928,7 @@ def fashion_mnist(path=FASHION_MNIST_PATH, # folder with the four IDX files (.gz
     x = torch.cat([parts['train'][0], parts['test'][0]])
     y = torch.cat([parts['train'][1], parts['test'][1]])
     x = x.unsqueeze(1)
-    if size != x.shape[-1]:
-        x = torch.cat([F.interpolate(c.float(), size=(size, size), mode='bilinear', antialias=True, align_corners=False)
-                       .round().clamp(0, 255).to(torch.uint8) for c in x.split(8192)])
+    x = resize_uint8(x, size, chunk=8192)
     n_tr = len(parts['train'][0])
     split = carve_valid({'train': torch.arange(n_tr), 'test': torch.arange(n_tr, len(y))}, y, valid_pct, seed)
     return FGVCSet(x.expand(-1, 3, -1, -1).contiguous(), y, None, split, FASHION_CLASSES, f'fashion-mnist-{size}px')

@@ -28,6 +28,7 @@ from .model import LoDisc, LoDiscConfig, check_batch_size
 from .callbacks import LoDiscCallback, MomentumUpdate, KNNMonitor, LoDiscLoss, lodisc_metrics
 from .checkpoints import atomic_save, _unreadable
 from .ranks import n_processes
+from .eval import _model_of
 
 # %% auto #0
 __all__ = ['AdamW', 'default_hparams', 'load_backbone', 'lodisc_cache_dir', 'supervised_init', 'create_encoder', 'compile_model',
@@ -310,7 +311,7 @@ def export_backbone(learn_or_model, # a `Learner` (or a `LoDisc`, or a `ViT`)
                     which:str='online', # 'online' (the default, as MoCo v3) or 'momentum' encoder
                    ) -> Path:
     "Write the encoder as a folder timm loads (`local-dir:`), or as a plain timm-compatible state dict file; atomically."
-    m = get_model(learn_or_model.model if isinstance(learn_or_model, Learner) else learn_or_model)
+    m = _model_of(learn_or_model)
     if which not in ('online', 'momentum'): raise ValueError(f"which must be 'online' or 'momentum', got {which!r}")
     enc = getattr(m, 'encoder' if which == 'online' else 'momentum_encoder', m if which == 'online' else None)
     if enc is None: raise ValueError(f"{type(m).__name__} has no momentum encoder")

@@ -66,7 +66,7 @@ class LoDiscOutput:
     keep1: torch.Tensor = None  # bool (B, N): patches of view 1 its masked copy keeps (None without a local branch)
     keep2: torch.Tensor = None  # the same for view 2
 
-# %% ../nbs/04_model.ipynb #7f3ed67b
+# %% ../nbs/04_model.ipynb #e71521fd
 def _check_choice(name, value, choices):
     if value not in choices: raise ValueError(f"{name}={value!r} is not one of {choices}")
 
@@ -94,7 +94,7 @@ class LoDiscConfig:
         if not 0 <= self.m0 <= 1: raise ValueError(f"m0 must be in [0, 1], got {self.m0}")
         if self.momentum_power < 1: raise ValueError(f"momentum_power must be >= 1, got {self.momentum_power}")
 
-# %% ../nbs/04_model.ipynb #226fb5e9
+# %% ../nbs/04_model.ipynb #424fdcd0
 def config_help(cls=LoDiscConfig) -> dict:
     "Field name -> its comment in the source of the dataclass `cls` (empty when the source cannot be read)."
     try: lines = inspect.getsource(cls).splitlines()
@@ -133,7 +133,7 @@ class LoDisc(nn.Module):
         "Online branch predictor(projector(encoder(x))); `x` stacks `views` views: one encoder pass, BatchNorm per view."
         return per_view(self.predictor, per_view(self.projector, self.encoder(x), views), views)
 
-# %% ../nbs/04_model.ipynb #1b045b10
+# %% ../nbs/04_model.ipynb #753838b7
 def _switch(name):
     "A `LoDisc` attribute that reads and writes the field `name` of its `config`."
     return property(lambda self: getattr(self.config, name), lambda self, v: setattr(self.config, name, v),

@@ -19,7 +19,7 @@ from IPython.display import display
 from fastai.torch_core import get_model
 from fastai.callback.core import Callback
 from fastai.learner import Recorder, Metric
-from .data import normalize, denormalize
+from .data import normalize, denormalize, resize_uint8
 from .mask import fuse_cls_attention, select_patches, mask_pixels, _FUSIONS
 from .eval import embed, localisation_score, _model_of, _device_of
 
@@ -567,9 +567,7 @@ def mask_iou(a:torch.Tensor, # bool (B, N) keep masks
 def _resize(x, boxes, size):
     "uint8 images (and their boxes) resized to `size` pixels (antialiased)."
     if size is None or x.shape[-1] == size: return x, boxes
-    s = size / x.shape[-1]
-    x = F.interpolate(x.float(), size=(size, size), mode='bilinear', antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)
-    return x, (None if boxes is None else boxes * s)
+    return resize_uint8(x, size), (None if boxes is None else boxes * (size / x.shape[-1]))
 
 def _probe_set(dls, n):
     "The first `n` valid images and their part boxes (None when the set has none)."
