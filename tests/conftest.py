@@ -25,7 +25,8 @@ def pytest_configure(config):
     if not _is_worker(config) and not config.option.collectonly and _needs_start(config):
         from lodisc_nb.learner import supervised_init
         t0 = time.time()
-        torch.set_num_threads(os.cpu_count() or 1)          # before the workers start: both cores are ours
+        torch.set_num_threads(1)   # one thread: with other processes on the cores, more threads than free cores
+                                   # make torch's OpenMP threads wait on each other (10x slower, measured under load)
         supervised_init(verbose=False)
         print(f"conftest: supervised start ready in {os.environ['LODISC_CACHE']} ({time.time() - t0:.0f} s)", file=sys.__stdout__)
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
