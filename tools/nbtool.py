@@ -1,9 +1,9 @@
 """Small authoring helpers for the notebooks in `nbs/` (the notebooks stay the source of truth).
 
-    python tools/nbtool.py run nbs/00_data.ipynb [--timeout 1200]
+    python tools/nbtool.py run nbs/00_sets.ipynb [--timeout 1200]
         execute every cell (slow ones included; `eval: false` and, without a GPU, `cuda` ones skipped) with a Jupyter kernel, save the outputs into the notebook
         (the docs show them), then `nbdev-clean` it. Figures and logs in the docs come from this.
-    python tools/nbtool.py from-py draft.py nbs/00_data.ipynb
+    python tools/nbtool.py from-py draft.py nbs/00_sets.ipynb
         turn a jupytext "percent" draft (`# %%` cells) into the notebook, keeping the saved outputs of cells
         whose source did not change. Needs `pip install jupytext`.
 """
