@@ -168,7 +168,10 @@ def _keep_idx(keep, B, N):
         raise TypeError(f"keep must be bool or integer indices, got {keep.dtype}.")
     keep = keep.long()
     if keep.shape[1] == 0: raise ValueError("keep keeps no patch at all.")
-    if ((keep < 0) | (keep >= N)).any(): raise ValueError(f"keep indices must lie in [0, {N}).")
+    inside = ((keep >= 0) & (keep < N)).all()
+    if keep.device.type == 'cpu':
+        if not inside: raise ValueError(f"keep indices must lie in [0, {N}).")
+    else: torch._assert_async(inside, f"keep indices must lie in [0, {N}).")   # checked on the device: no host sync per step
     return keep
 
 # %% ../nbs/01_vit.ipynb #73c1bc7f

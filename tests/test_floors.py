@@ -5,7 +5,7 @@ import ast, json, re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-USER_MODULES = ['data', 'vit', 'mask', 'ranks', 'losses', 'model', 'eval', 'callbacks', 'checkpoints', 'learner', 'distributed', 'viz', 'cli', 'apply']
+USER_MODULES = ['sets', 'augment', 'readers', 'data', 'vit', 'mask', 'ranks', 'losses', 'model', 'eval', 'callbacks', 'checkpoints', 'learner', 'distributed', 'monitors', 'viz', 'cli', 'apply']
 HARNESS = ['run_ddp', 'ddp_step', 'ddp_fit_toy', 'ddp_contrastive_check', 'official_pixel_mask', 'write_image',
            '_write_image', 'run_one', 'run_grid']
 
