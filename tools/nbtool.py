@@ -47,6 +47,13 @@ def _tag(nb, cuda, on):
         else: c.get('metadata', {}).pop('tags', None)
     return nb
 
+def _drop_unused_widget_state(nb):
+    "nbclient saves every widget's state (figures included) even when no output displays one: drop it then."
+    shown = any('application/vnd.jupyter.widget-view+json' in o.get('data', {})
+                for c in nb['cells'] for o in c.get('outputs', []))
+    if not shown: nb.get('metadata', {}).pop('widgets', None)
+    return nb
+
 def run(nb, timeout=1200):
     nb = Path(nb)
     import torch
@@ -57,7 +64,8 @@ def run(nb, timeout=1200):
            f'--ExecutePreprocessor.timeout={timeout}', '--ExecutePreprocessor.kernel_name=python3', str(nb)]
     env = {**os.environ, 'PYTHONWARNINGS': 'ignore::FutureWarning'}  # torch.jit deprecation noise from fastai imports
     r = subprocess.run(cmd, env=env)  # nbconvert runs the kernel in the notebook's folder, as nbdev-test does
-    d = _tag(json.loads(nb.read_text()), cuda, False); nb.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
+    d = _drop_unused_widget_state(_tag(json.loads(nb.read_text()), cuda, False))
+    nb.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
     if r.returncode: sys.exit(f"execution of {nb} failed (outputs not saved)")
     subprocess.run([_bin('nbdev-clean'), '--fname', str(nb)], check=True)
     size = nb.stat().st_size / 1024
