@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 from _harness import compare, ratio, report, quick
-from lodisc_nb.mask import select_patches, pixel_mask, mask_pixels
+from lodisc_nb.mask import select_patches, keep_pixels, mask_pixels
 from lodisc_nb.testing import official_pixel_mask
 
 def main():
@@ -25,9 +25,9 @@ def main():
     x = torch.randn(B, 3, g * p, g * p, generator=gen)
     sd, xd = scores.to(device), x.to(device)
 
-    assert torch.equal(official_pixel_mask(scores, p).bool(), pixel_mask(select_patches(scores), g * p, p)[:, 0])
+    assert torch.equal(official_pixel_mask(scores, p).bool(), keep_pixels(select_patches(scores), g * p, p)[:, 0])
     fns = {'official loops': lambda: official_pixel_mask(scores, p),            # the official code runs them on the CPU
-           f'vectorised ({device})': lambda: pixel_mask(select_patches(sd), g * p, p)}
+           f'vectorised ({device})': lambda: keep_pixels(select_patches(sd), g * p, p)}
     st = compare(fns, warmup=1, reps=5 if quick() else 7, device=device)
     fast = f'vectorised ({device})'
     rows = [dict(candidate=k, batch=B, grid=f"{g}x{g}", patch=p, median_ms=v['median'] * 1e3,

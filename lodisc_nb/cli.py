@@ -34,7 +34,8 @@ from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.core import Callback
 from fastai.torch_core import get_model
 from .eval import embed, retrieval_metrics, knn_accuracy, probe_features, localisation_score
-from .viz import show_dashboard, show_masking, show_retrieval, attention_maps, FeatureStdMonitor
+from .monitors import attention_maps, FeatureStdMonitor
+from .viz import show_dashboard, show_masking, show_retrieval
 from .mask import fuse_cls_attention, select_patches
 
 # %% ../nbs/09_cli.ipynb #8d9c3512
@@ -89,19 +90,21 @@ def arg_parser() -> argparse.ArgumentParser:
     d.add_argument('--n-per-class', type=_positive(int), default=500, help="toy images per class")
     d.add_argument('--max-train-per-class', type=_positive(int), default=None,
                    help="use at most this many training images per class (a seeded choice; valid and test stay whole); "
-                        "also limits the training set of --init supervised")
+                        "also limits the training set of --pretrained supervised")
     d.add_argument('--classes', default=None, help="train and evaluate on these classes only: indices or names, separated "
                    "by commas (e.g. 0,2,4,6 or 'Trouser,Bag'); their labels become 0..k-1 in this order (default: all)")
     m = p.add_argument_group('model')
     m.add_argument('--arch', default='vit_micro', help="vit_micro, vit_tiny, vit_small, vit_base or a timm ViT name")
     m.add_argument('--img-size', type=_positive(int), default=32)
     m.add_argument('--patch-size', type=_positive(int), default=8)
-    m.add_argument('--init', default=None, help="'toy' (supervised start on the toy's other species), 'supervised' "
-                   "(a supervised start on --init-classes of --init-data; on toy data without them, the same as 'toy'), 'none', "
-                   "a weights file (ours, or timm's for a timm --arch), or a timm model folder (config.json + model.safetensors: "
-                   "a lodisc-train backbone/ or any timm ViT's); default: 'toy' for toy data, else 'none'")
+    m.add_argument('--pretrained', '--init', dest='pretrained', default=None, help="the initial weights, as lodisc_learner's "
+                   "pretrained=: 'supervised' (a supervised start: on toy data without --init-* flags, the toy's other species; "
+                   "else on --init-classes of --init-data), 'none', a weights file (ours, or timm's for a timm --arch), or a timm "
+                   "model folder (config.json + model.safetensors: a lodisc-train backbone/ or any timm ViT's); default: "
+                   "'supervised' for toy data, else 'none'. Old names: --init for the flag, 'toy' for the start on the toy's "
+                   "other species")
     m.add_argument('--init-data', default=None, choices=DATA_CHOICES + ('toy-other',),
-                   help="the labelled set of --init supervised (default: --data's; 'toy-other': the toy's other species)")
+                   help="the labelled set of --pretrained supervised (default: --data's; 'toy-other': the toy's other species)")
     m.add_argument('--init-path', type=Path, default=None, help="the folder of --init-data (default: --path when it is --data)")
     m.add_argument('--init-classes', default=None, help="the classes of --init-data the supervised start learns, indices or "
                    "names separated by commas; on --data's own set they must not share a class with --classes")
@@ -133,8 +136,8 @@ def _known_classes(data:str):
             'fashion-mnist': lambda: FASHION_CLASSES}.get(data, lambda: None)()
 
 def init_source(args):
-    "(dataset, folder, classes) of `--init supervised`, or None where it means the toy's other species (toy data, no --init-* flags)."
-    if args.init != 'supervised' or (args.data == 'toy' and args.init_data is None and args.init_classes is None): return None
+    "(dataset, folder, classes) of `--pretrained supervised`, or None where it means the toy's other species (toy data, no --init-* flags)."
+    if args.pretrained != 'supervised' or (args.data == 'toy' and args.init_data is None and args.init_classes is None): return None
     data = args.init_data or args.data
     path = args.init_path if args.init_path is not None else (args.path if data == args.data else None)
     return data, path, args.init_classes
@@ -158,7 +161,7 @@ def check_classes(args, names:list=None, # the class names of --data (None: chec
             except ClassSubsetError as e: raise ClassSubsetError(f"{flag} {v!r}: {e}") from None
     if not same: return
     if args.init_classes is None:
-        raise ClassSubsetError(f"--init supervised on --data {args.data} itself needs --init-classes (classes the run does not train "
+        raise ClassSubsetError(f"--pretrained supervised on --data {args.data} itself needs --init-classes (classes the run does not train "
                                "on) or another --init-data: a start on every class would see the labels of the target classes")
     if args.classes is None:
         raise ClassSubsetError(f"--init-classes {args.init_classes} of --data {args.data} needs --classes: without it the run "
@@ -190,15 +193,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     if a.data in ('cub', 'cars', 'aircraft', 'folder') and a.path is None:
         p.error(f"--data {a.data} needs --path (the folder the dataset was extracted to)")
     if a.path is not None and not a.path.exists(): p.error(f"--path {a.path} does not exist")
-    if a.init is None: a.init = 'toy' if a.data == 'toy' else 'none'
-    if a.init not in ('toy', 'supervised', 'none') and not (Path(a.init).expanduser().is_file() or is_timm_folder(Path(a.init).expanduser())):
-        p.error(f"--init {a.init!r} is neither 'toy', 'supervised', 'none', a weights file nor a timm model folder (config.json + model.safetensors)")
+    if a.pretrained is None: a.pretrained = 'supervised' if a.data == 'toy' else 'none'
+    w = Path(a.pretrained).expanduser()
+    if a.pretrained not in ('supervised', 'toy', 'none') and not (w.is_file() or is_timm_folder(w)):
+        p.error(f"--pretrained {a.pretrained!r} is neither 'supervised', 'none', a weights file nor a timm model folder (config.json + model.safetensors)")
     given = [f for f in ('init_classes', 'init_data', 'init_path') if getattr(a, f) is not None]
-    if given and a.init != 'supervised':
-        p.error(f"--{given[0].replace('_', '-')} needs --init supervised (it describes the supervised start); add it, or drop --{given[0].replace('_', '-')}")
-    if a.init_epochs is not None and a.init not in ('toy', 'supervised'):
-        p.error(f"--init-epochs needs --init toy or --init supervised (the epochs of the supervised start), not --init {a.init}")
-    if a.init == 'supervised' and a.init_data in ('cub', 'cars', 'aircraft', 'folder') and a.init_data != a.data and a.init_path is None:
+    if given and a.pretrained != 'supervised':
+        p.error(f"--{given[0].replace('_', '-')} needs --pretrained supervised (it describes the supervised start); add it, or drop --{given[0].replace('_', '-')}")
+    if a.init_epochs is not None and a.pretrained not in ('toy', 'supervised'):
+        p.error(f"--init-epochs needs --pretrained supervised (the epochs of the supervised start), not --pretrained {a.pretrained}")
+    if a.pretrained == 'toy' and a.data == 'toy': a.pretrained = 'supervised'   # the old name of the same start
+    if a.pretrained == 'supervised' and a.init_data in ('cub', 'cars', 'aircraft', 'folder') and a.init_data != a.data and a.init_path is None:
         p.error(f"--init-data {a.init_data} needs --init-path (the folder the dataset was extracted to)")
     if a.init_path is not None and not a.init_path.exists(): p.error(f"--init-path {a.init_path} does not exist")
     try: check_classes(a, _known_classes(a.data))   # the lists of toy and Fashion-MNIST classes are checked in full here, others when read
@@ -228,20 +233,20 @@ def make_dls(args) -> DataLoaders:
 
 def initial_weights(args, verbose:bool=True):
     "What `pretrained=` gets: a cached supervised start (the toy's other species, or `init_source(args)`), nothing, or a weights file or folder."
-    if args.init == 'none': return None
+    if args.pretrained == 'none': return None
     say = print if verbose and is_main_process() else (lambda *a, **k: None)   # its epochs (the first time) come before either method's
     epochs = {} if getattr(args, 'init_epochs', None) is None else dict(epochs=args.init_epochs)
-    src = init_source(args) if args.init == 'supervised' else None
-    if args.init == 'toy' or (args.init == 'supervised' and src is None):
+    src = init_source(args) if args.pretrained == 'supervised' else None
+    if args.pretrained == 'toy' or (args.pretrained == 'supervised' and src is None):   # 'toy': the old name, kept on other data
         say("initial weights: the supervised start on the toy set's other species (trained once, then cached)", flush=True)
         return supervised_init(arch=args.arch, img_size=args.img_size, patch_size=args.patch_size, device=args.device, verbose=verbose, **epochs)
-    if args.init == 'supervised':
+    if args.pretrained == 'supervised':
         data, path, classes = src
         say(f"initial weights: a supervised start on {data}" + (f", classes {classes}" if classes else '') + " (trained once, then cached)", flush=True)
         return supervised_init(data, args.arch, img_size=args.img_size, patch_size=args.patch_size, classes=classes, path=path,
                                max_train_per_class=args.max_train_per_class, n_per_class=args.n_per_class, bs=min(128, args.bs),
                                seed=args.seed, device=args.device, verbose=verbose, **epochs)
-    return Path(args.init).expanduser()
+    return Path(args.pretrained).expanduser()
 
 # %% ../nbs/09_cli.ipynb #4b707496
 METHODS = {'LoDisc': lodisc_learner, 'MoCo v3': mocov3_learner}
@@ -371,7 +376,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
           f"Data `{args.data}`, {len(dls.sets['train'])} training / {len(dls.sets['valid'])} validation / {len(test)} test "
           f"images at {args.img_size} px" + (f" of {len(dls.classes)} classes ({', '.join(map(str, dls.classes))})"
                                                if getattr(args, 'classes', None) else '') +
-          f"; `{args.arch}` with {args.patch_size}-pixel patches; init `{args.init}`" +
+          f"; `{args.arch}` with {args.patch_size}-pixel patches; pretrained `{args.pretrained}`" +
           (f" on {init_source(args)[0]}" + (f" classes {args.init_classes}" if args.init_classes else '') if init_source(args) else '') + "; "
           f"{args.epochs} epochs per method, batch {args.bs}, seed {args.seed}.", "",
           "LoDisc switches (`LoDiscConfig`): " + ", ".join(f"`{k}={v}`" for k, v in dataclasses.asdict(lodisc_config(args)).items()) + ".", "",
@@ -427,6 +432,14 @@ def epoch_lines():
     try: yield
     finally: defaults.callbacks, fastprogress.fastprogress.NO_BAR = old_cbs, old_bar
 
+# %% ../nbs/09_cli.ipynb #01243886
+def _current_names(cfg:dict) -> dict:
+    "Saved run settings in today's names: `init` became `pretrained`, and its value 'toy' on toy data 'supervised'."
+    cfg = dict(cfg)
+    if 'init' in cfg and 'pretrained' not in cfg: cfg['pretrained'] = cfg.pop('init')
+    if cfg.get('pretrained') == 'toy' and cfg.get('data', 'toy') == 'toy': cfg['pretrained'] = 'supervised'
+    return cfg
+
 # %% ../nbs/09_cli.ipynb #05ef030c
 def main(argv=None) -> int:
     "Run `lodisc-train` with `argv` (default: the command line); returns the exit status."
@@ -437,7 +450,7 @@ def main(argv=None) -> int:
     if lead: out.mkdir(parents=True, exist_ok=True)
     cfg = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ('resume', 'device', 'out', 'quiet')}
     if args.resume:
-        old = json.loads((out / 'config.json').read_text())
+        old = _current_names(json.loads((out / 'config.json').read_text()))
         diff = {k: (old.get(k), v) for k, v in cfg.items() if k != 'epochs' and old.get(k) != v}
         if diff:
             print("lodisc-train: error: --resume with other settings than the run in " + str(out) + ": " +

@@ -13,13 +13,13 @@ from pathlib import Path
 import tempfile
 import torch
 from .distributed import setup_distributed
-from .cli import arg_parser, parse_args, make_dls, initial_weights, train_method, evaluate, _folder
+from .cli import arg_parser, parse_args, make_dls, initial_weights, train_method, evaluate, _folder, _current_names
 
 # %% ../nbs/09a_experiments.ipynb #9ad62653
 def run_one(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
             out=None,            # folder of this run (its metrics are cached there); default a new temporary folder
             progress:bool=False, # fastai's progress bars and tables
-            **options,           # `lodisc-train` options as keywords: epochs=15, seed=1, init='none', mask_source='oracle'...
+            **options,           # `lodisc-train` options as keywords: epochs=15, seed=1, pretrained='none', mask_source='oracle'...
            ) -> dict:
     "Pre-train and evaluate one method with `lodisc-train`'s own code; the metrics (and time) are cached in `out`."
     out = Path(out) if out is not None else Path(tempfile.mkdtemp())
@@ -29,9 +29,9 @@ def run_one(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
     args.device = setup_distributed(args.device)
     cfg = {k: str(v) if isinstance(v, (Path, torch.device)) else v for k, v in vars(args).items() if k not in ('out', 'device', 'resume')}
     cache = _folder(out, method) / 'metrics.json'
-    if cache.is_file():   # options added since the cache was written count as their defaults
+    if cache.is_file():   # options added since the cache was written count as their defaults; renamed ones, as renamed
         old, defaults = json.loads(cache.read_text()), vars(arg_parser().parse_args([]))
-        if all(old['config'].get(k, defaults.get(k)) == v for k, v in cfg.items()): return old['metrics']
+        if all(_current_names(old['config']).get(k, defaults.get(k)) == v for k, v in cfg.items()): return old['metrics']
     t = time.time()
     dls, init = make_dls(args), initial_weights(args, verbose=progress)
     learn = train_method(method, dls, args, init, progress=progress)

@@ -216,26 +216,36 @@ def _train_supervised_init(data, cfg, path, device, verbose):
     atomic_save(sd, path)
     return sd
 
+# %% ../nbs/07_learner.ipynb #39955323
+def _supervised_name(pretrained):
+    "`pretrained` with the supervised start's old name, `'toy'`, replaced by `'supervised'` (with a DeprecationWarning)."
+    if isinstance(pretrained, str) and pretrained == 'toy':
+        warnings.warn("pretrained='toy' is deprecated: use pretrained='supervised' (the same start, read from the same "
+                      "cached file)", DeprecationWarning, stacklevel=3)
+        return 'supervised'
+    return pretrained
+
 # %% ../nbs/07_learner.ipynb #c27d568e
 def create_encoder(arch:str='vit_tiny', # a preset (`vit_micro`, `vit_tiny`, `vit_small`, `vit_base`) or a timm ViT name
                    img_size:int=224,    # input size
                    patch_size:int=None, # patch size (default: the preset's / timm name's)
-                   pretrained=None,     # None, 'toy', True (timm weights), a weights file, a timm model folder, or a state dict
+                   pretrained=None,     # None, 'supervised', True (timm weights), a weights file, a timm model folder, or a state dict
                    **vit_kwargs,        # more `ViT` arguments: pos_embed, stop_grad_patch_embed, drop_path_rate
                   ) -> ViT:
     "The online encoder of a learner, with the initial weights `pretrained` names."
     kw = dict(img_size=img_size, **({} if patch_size is None else dict(patch_size=patch_size)), **vit_kwargs)
     if pretrained is None or pretrained is False: return create_vit(arch, **kw)
     if pretrained is True: return create_vit(arch, pretrained=True, **kw)
-    if isinstance(pretrained, str) and pretrained == 'toy':
-        if arch not in ARCHS: raise ValueError(f"pretrained='toy' needs a preset arch ({', '.join(ARCHS)}), got {arch!r}")
+    pretrained = _supervised_name(pretrained)
+    if isinstance(pretrained, str) and pretrained == 'supervised':   # the start's key is its recipe, not this word: one file
+        if arch not in ARCHS: raise ValueError(f"pretrained='supervised' needs a preset arch ({', '.join(ARCHS)}), got {arch!r}")
         enc = create_vit(arch, **kw)
         return load_backbone(enc, supervised_init(arch=arch, img_size=img_size, patch_size=enc.patch_size))
     if isinstance(pretrained, dict): return load_backbone(create_vit(arch, **kw), pretrained)
     path = Path(pretrained).expanduser()
     if is_timm_folder(path): path = timm_folder_weights(path)   # a timm folder (config.json + model.safetensors): its weights
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained={str(pretrained)!r} is neither a file nor a timm model folder; pass None, 'toy', "
+        raise FileNotFoundError(f"pretrained={str(pretrained)!r} is neither a file nor a timm model folder; pass None, 'supervised', "
                                 "True (timm's weights), a weights file, a folder or a state dict")
     if arch not in ARCHS: return create_vit(arch, checkpoint=path, **kw)   # timm name + file: timm loads and resamples
     return load_backbone(create_vit(arch, **kw), path)
@@ -269,7 +279,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
                    arch:str='vit_tiny',      # encoder: `vit_micro`/`vit_tiny`/`vit_small`/`vit_base` or a timm ViT name
                    img_size:int=None,        # input size (default: the size of `dls.views`)
                    patch_size:int=None,      # patch size (default: the arch's)
-                   pretrained=None,          # None, 'toy', True (timm), a weights file, a timm model folder or a state dict (see above)
+                   pretrained=None,          # None, 'supervised', True (timm), a weights file, a timm model folder or a state dict (see above)
                    config:LoDiscConfig=None, # the method's switches (default `LoDiscConfig()`); single ones can also be given by name
                    cbs=None,                 # more callbacks
                    metrics=None,             # more metrics
@@ -284,7 +294,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
     "A fastai `Learner` that pre-trains a ViT with LoDisc: MoCo v3 plus contrast against attention-masked views."
     if getattr(dls.train, 'bs', None) is not None: check_batch_size(dls.train.bs)   # before BatchNorm fails obscurely
     switches = {k: kwargs.pop(k) for k in list(kwargs) if k in _SWITCHES}
-    img_size = ifnone(img_size, _dls_size(dls))
+    img_size, pretrained = ifnone(img_size, _dls_size(dls)), _supervised_name(pretrained)
     enc = create_encoder(arch, img_size, patch_size, pretrained, **(vit_kwargs or {}))
     model = LoDisc(enc, config, **switches)
     compile_model(model, compile, getattr(dls, 'device', None))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.learner import Recorder, Metric
 from .sets import normalize, resize_uint8
-from .mask import fuse_cls_attention, zero_unkept
+from .mask import fuse_cls_attention, mask_pixels
 from .model import LoDiscConfig, _check_choice
 from .eval import embed, localisation_score, _model_of, _device_of
 from .callbacks import _img_size
@@ -115,7 +115,7 @@ def lodisc_masks(model, # a LoDisc model, or a Learner holding one
             scores = fuse_cls_attention(attention_maps(m, x, full=m.fusion == 'rollout'), m.fusion)
         keep = m.pick_patches(scores, x, boxes)
         local_sim = F.cosine_similarity(m.local_keys(x, keep).float(), k.float(), dim=-1)
-        return dict(x=x, scores=scores, keep=keep, masked=zero_unkept(x, keep, m.encoder.patch_size), local_sim=local_sim,
+        return dict(x=x, scores=scores, keep=keep, masked=mask_pixels(x, keep, m.encoder.patch_size), local_sim=local_sim,
                     keep_ratio=m.keep_ratio, fusion=m.fusion, mask_mode=m.mask_mode)
 
 # %% ../nbs/07b_monitors.ipynb #70d30e0b

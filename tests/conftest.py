@@ -1,6 +1,6 @@
 """Shared pytest setup: offline, one torch thread per worker (two workers share two cores), and one cache.
 
-The notebooks' supervised start (`pretrained='toy'`, `lodisc-train --init toy`) is cached under `$LODISC_CACHE`.
+The notebooks' supervised start (`pretrained='supervised'`, `lodisc-train --pretrained supervised`) is cached under `$LODISC_CACHE`.
 Unless the caller sets it, the test run gets a fresh temporary cache (nothing is written to the user's
 `~/.cache`), and the controlling process trains the default start into it *once, before any notebook runs*, so
 no notebook cell waits minutes on it (under pytest-xdist the workers inherit the variable). Set `LODISC_CACHE`

@@ -20,7 +20,7 @@ def test_all_jobs(tmp_path):
     assert per_page == {'tutorial02': 24, 'tutorial03': 6, 'tutorial04': 10}
     assert all(j['device'] == 'cpu' and j['epochs'] == 20 for j in jobs)
     first = jobs[0]                                   # the main question first: the supervised start, seed 0
-    assert (first['init'], first['seed'], first['method']) == ('toy', 0, 'MoCo v3')
+    assert (first['pretrained'], first['seed'], first['method']) == ('supervised', 0, 'MoCo v3')
     assert Counter(j['method'] for j in jobs) == {'LoDisc': 31, 'MoCo v3': 9}
 
 

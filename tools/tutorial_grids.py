@@ -33,7 +33,7 @@ def all_jobs(device, cache):
     t03 = notebook_defs('03_fashion_mnist.ipynb', 'def runs')
     t04 = notebook_defs('04_paper_vs_official_code.ipynb', 'def jobs_for')
     _, j02 = t02['grid']([0, 1, 2], cache / 'tutorial02', epochs=20, device=device)
-    j02.sort(key=lambda j: (j['init'] != 'toy', j['seed']))        # the supervised start is the main question
+    j02.sort(key=lambda j: (j['pretrained'] != 'supervised', j['seed']))        # the supervised start is the main question
     j04 = t04['jobs_for']([0, 1], cache, epochs=20, device=device)
     j03 = t03['runs']([0, 1, 2], cache / 'tutorial03', epochs=20, max_train_per_class=500, device=device)
     seen, jobs = set(), []
