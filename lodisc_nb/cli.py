@@ -314,7 +314,8 @@ def evaluate(learn, # a trained LoDisc or MoCo v3 learner
     res = {k: v for k, v in retrieval_metrics(fte, lte, ks=(1, 5)).items() if k in ('rank1', 'rank5', 'mAP')}
     res['knn'] = knn_accuracy(ftr, ltr, fte, lte, k=20, t=0.07)
     probe = probe_features((ftr, ltr), (fva, lva), (fte, lte), n_classes=dls.c, epochs=probe_epochs)
-    res['linear_top1'], res['linear_top5'] = probe['top1'], probe['top5']
+    res['linear_top1'] = probe['top1']
+    if dls.c > 5: res['linear_top5'] = probe['top5']   # with 5 classes or fewer, top-5 is 1 by definition: left out
     boxes = dls.sets['test'].boxes
     if boxes is not None:
         keep = attention_masks(learn, test_dl, keep_ratio=keep_ratio)
