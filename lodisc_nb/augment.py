@@ -17,13 +17,6 @@ from fastai.data.core import DataLoaders
 from .sets import IMAGENET_MEAN, IMAGENET_STD, to_float, normalize, denormalize, show_image, _hsv_to_rgb
 
 # %% ../nbs/00a_augment.ipynb #289b6838
-_LUMA = (0.299, 0.587, 0.114)
-
-def _gray(x):
-    "Luminance (B, 1, H, W) of RGB images (B, 3, H, W)."
-    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
-
 def rgb_to_hsv(x:torch.Tensor # RGB images (B, 3, H, W), 0..1
               ) -> torch.Tensor:
     "HSV images (B, 3, H, W), every channel 0..1 (hue as a fraction of the colour circle)."
@@ -36,13 +29,21 @@ def rgb_to_hsv(x:torch.Tensor # RGB images (B, 3, H, W), 0..1
     h = torch.where(delta > 0, (h / 6) % 1, torch.zeros_like(h))
     return torch.stack([h, s, maxc], 1)
 
+# %% ../nbs/00a_augment.ipynb #e4ac11f5
 def hsv_to_rgb(x:torch.Tensor # HSV images (B, 3, H, W), 0..1
               ) -> torch.Tensor:
     "RGB images (B, 3, H, W), 0..1."
     h, s, v = x.unbind(1)
     return _hsv_to_rgb(h, s, v).movedim(-1, 1)
 
-# %% ../nbs/00a_augment.ipynb #cf33825a
+# %% ../nbs/00a_augment.ipynb #bfdc2735
+_LUMA = (0.299, 0.587, 0.114)
+
+def _gray(x):
+    "Luminance (B, 1, H, W) of RGB images (B, 3, H, W)."
+    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
 def adjust_colour(x:torch.Tensor, # float images (B, 3, H, W), 0..1
                   jitter:torch.Tensor, # (B, 4): brightness, contrast, saturation factors and hue shift; (1, 1, 1, 0) = unchanged
                   hue:bool=None, # whether any hue shift is non-zero (pass it to avoid a device sync; default: computed)
@@ -59,6 +60,7 @@ def adjust_colour(x:torch.Tensor, # float images (B, 3, H, W), 0..1
         x = torch.where(h != 0, hsv_to_rgb(torch.cat([(hsv[:, :1] + h) % 1, hsv[:, 1:]], 1)), x)
     return x
 
+# %% ../nbs/00a_augment.ipynb #c3d0ff70
 def gaussian_blur(x:torch.Tensor, # float images (B, C, H, W)
                   sigma:torch.Tensor, # (B,) standard deviation in pixels per image; 0 = unchanged
                   radius:int=None, # kernel half-width (default ceil(3·max σ); 0 = no blur at all)
@@ -78,6 +80,7 @@ def gaussian_blur(x:torch.Tensor, # float images (B, C, H, W)
     xp = F.pad(x, (0, 0, r, r), mode='reflect')
     return sum(w[:, k].view(B, 1, 1, 1) * xp[..., k:k + H, :] for k in range(2 * r + 1))
 
+# %% ../nbs/00a_augment.ipynb #ffb9ee09
 def resized_crop(x:torch.Tensor, # float images (B, C, H, W)
                  box:torch.Tensor, # (B, 4): crop centre x, y and width, height, as fractions of the image
                  flip:torch.Tensor, # bool (B,): mirror the crop left-right

@@ -35,6 +35,7 @@ class LoDiscLoss:
     def __call__(self, pred, *yb): return _field(pred, 'loss').mean()
     def __repr__(self): return 'LoDiscLoss()'
 
+# %% ../nbs/06_callbacks.ipynb #0ed9fe0f
 def global_loss(pred, *yb):
     "Metric: the global (MoCo v3) part of the loss."
     return _field(pred, 'global_loss').mean()

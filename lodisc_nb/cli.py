@@ -51,6 +51,7 @@ def add_config_flags(group, # an `argparse` parser or argument group
             kind = {'float': float, 'int': int, 'str': str}.get(f.type, f.type) if f.default is None else type(f.default)
             group.add_argument(flag, type=kind, default=f.default, choices=choices.get(f.name), help=helps[f.name])
 
+# %% ../nbs/09_cli.ipynb #a7889b16
 def lodisc_config(args:argparse.Namespace) -> LoDiscConfig:
     "The `LoDiscConfig` the parsed flags describe."
     return LoDiscConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LoDiscConfig)})
@@ -130,17 +131,18 @@ def arg_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/09_cli.ipynb #0db670ae
-def _known_classes(data:str):
-    "The class names of a dataset known without reading it (toy, Fashion-MNIST), else None."
-    return {'toy': lambda: toy_glyphs(10)[1], 'toy-other': lambda: toy_glyphs(10, 'other')[1],
-            'fashion-mnist': lambda: FASHION_CLASSES}.get(data, lambda: None)()
-
 def init_source(args):
     "(dataset, folder, classes) of `--pretrained supervised`, or None where it means the toy's other species (toy data, no --init-* flags)."
     if args.pretrained != 'supervised' or (args.data == 'toy' and args.init_data is None and args.init_classes is None): return None
     data = args.init_data or args.data
     path = args.init_path if args.init_path is not None else (args.path if data == args.data else None)
     return data, path, args.init_classes
+
+# %% ../nbs/09_cli.ipynb #b97b79fb
+def _known_classes(data:str):
+    "The class names of a dataset known without reading it (toy, Fashion-MNIST), else None."
+    return {'toy': lambda: toy_glyphs(10)[1], 'toy-other': lambda: toy_glyphs(10, 'other')[1],
+            'fashion-mnist': lambda: FASHION_CLASSES}.get(data, lambda: None)()
 
 def _tokens(v:str) -> list: return [t.strip() for t in v.split(',') if t.strip()]
 
@@ -231,6 +233,7 @@ def make_dls(args) -> DataLoaders:
                                "(more images per class, or a dataset with a test split)")
     return dls
 
+# %% ../nbs/09_cli.ipynb #06da256e
 def initial_weights(args, verbose:bool=True):
     "What `pretrained=` gets: a cached supervised start (the toy's other species, or `init_source(args)`), nothing, or a weights file or folder."
     if args.pretrained == 'none': return None
@@ -248,11 +251,7 @@ def initial_weights(args, verbose:bool=True):
                                seed=args.seed, device=args.device, verbose=verbose, **epochs)
     return Path(args.pretrained).expanduser()
 
-# %% ../nbs/09_cli.ipynb #4b707496
-METHODS = {'LoDisc': lodisc_learner, 'MoCo v3': mocov3_learner}
-
-def _folder(out, method): return Path(out) / method.lower().replace(' ', '')
-
+# %% ../nbs/09_cli.ipynb #5452a635
 class EpochCSV(CSVLogger):
     "fastai's CSVLogger, appending across resumed runs with one header line."
     # absolute: fastai writes to `learn.path / fname`, which would repeat a relative folder (lodisc_out/lodisc/lodisc_out/...)
@@ -268,6 +267,11 @@ class EpochCSV(CSVLogger):
     def _write_line(self, log):
         if len(log) < len(self.recorder.metric_names): return self.old_logger(log)   # an epoch skipped by a resume
         super()._write_line(log)
+
+# %% ../nbs/09_cli.ipynb #4b707496
+METHODS = {'LoDisc': lodisc_learner, 'MoCo v3': mocov3_learner}
+
+def _folder(out, method): return Path(out) / method.lower().replace(' ', '')
 
 def train_method(method:str, # 'LoDisc' or 'MoCo v3'
                  dls, args, init, # loaders, parsed arguments, initial weights (`initial_weights`)
@@ -301,6 +305,7 @@ def attention_masks(learn, dl, keep_ratio=0.3, fusion=None):
     return torch.cat([select_patches(fuse_cls_attention(attention_maps(learn, x, full=fusion == 'rollout'), fusion),
                                      keep_ratio).cpu() for x, *_ in dl])
 
+# %% ../nbs/09_cli.ipynb #4ca97ff9
 def evaluate(learn, # a trained LoDisc or MoCo v3 learner
              dls,   # the run's loaders (`dls.sets` holds train / valid / test)
              probe_epochs:int=30, # linear-probe epochs
@@ -336,6 +341,7 @@ def results_table(results:dict) -> str:
     rows += [f"| {m} | " + " | ".join(f"{r[c]:.3f}" if c in r else "–" for c in cols) + " |" for m, r in results.items()]
     return "\n".join(rows)
 
+# %% ../nbs/09_cli.ipynb #268fdb7e
 def hardware(device) -> str:
     "The machine, in one line."
     import platform

@@ -321,6 +321,7 @@ class LinearHead(nn.Sequential):
         nn.init.normal_(lin.weight, std=0.01); nn.init.zeros_(lin.bias)
         super().__init__(*([nn.BatchNorm1d(dim, affine=False)] if bn else []), lin)
 
+# %% ../nbs/05_eval.ipynb #29ec5baa
 class KeepBest(TrackerCallback):
     "Remember the weights of the epoch with the best validation `monitor` (in memory) and load them after training."
     order = TrackerCallback.order + 1
@@ -338,6 +339,7 @@ class KeepBest(TrackerCallback):
         super().after_fit()
         if self.best_state is not None: self.learn.model.load_state_dict(self.best_state)
 
+# %% ../nbs/05_eval.ipynb #fd4f98f6
 def _topk_metric(n_classes, k=5):
     "A fastai metric named `top5` (top-k accuracy, k capped at the number of classes)."
     def top5(inp, targ): return top_k_accuracy(inp, targ, k=min(k, n_classes))
@@ -539,6 +541,7 @@ def patches_in_box(boxes:torch.Tensor, # (B, 4) xyxy boxes in pixels (x1, y1 exc
     iny = (cy >= b[:, 1:2]) & (cy < b[:, 3:4])                         # (B, H/p)
     return (iny[:, :, None] & inx[:, None, :]).flatten(1)
 
+# %% ../nbs/05_eval.ipynb #4d4c996a
 def patches_at_points(parts:torch.Tensor, # (B, P, 3) part points: x, y in pixels, visible (> 0)
                       img_size, # image size: int or (H, W)
                       patch_size:int, # p

@@ -45,6 +45,7 @@ def AdamW(params, # parameters (or parameter groups from a splitter)
     "PyTorch's AdamW (foreach kernels) as a fastai optimiser."
     return OptimWrapper(params, torch.optim.AdamW, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
 
+# %% ../nbs/07_learner.ipynb #1dd5620e
 def default_hparams(arch:str, # the encoder name
                     bs:int,   # the batch size
                    ) -> dict:
@@ -109,6 +110,7 @@ def lodisc_cache_dir() -> Path:
     "Where lodisc_nb caches trained initialisations: `$LODISC_CACHE`, else `~/.cache/lodisc_nb`."
     return Path(os.environ.get('LODISC_CACHE', '~/.cache/lodisc_nb')).expanduser()
 
+# %% ../nbs/07_learner.ipynb #83221044
 _SUPINIT_VERSION = 1
 
 @contextmanager
@@ -309,6 +311,7 @@ def lodisc_learner(dls,                      # `ssl_dls(...)`: batches of uint8 
                                **dataclasses.asdict(cfg))
     return learn
 
+# %% ../nbs/07_learner.ipynb #dfec7c2b
 @delegates(lodisc_learner, but=['local_weight'], keep=True)
 def mocov3_learner(dls, arch:str='vit_tiny', **kwargs):
     "The MoCo v3 baseline: `lodisc_learner` without the local branch (it is not computed at all)."

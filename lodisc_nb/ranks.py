@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['n_processes', 'process_rank', 'is_main_process', 'barrier', 'any_rank', 'group_size', 'leave_process_group',
+__all__ = ['n_processes', 'process_rank', 'is_main_process', 'group_size', 'barrier', 'any_rank', 'leave_process_group',
            'gather_features']
 
 # %% ../nbs/02a_ranks.ipynb #b509f26c
@@ -39,10 +39,17 @@ def is_main_process() -> bool:
     "True on rank 0, the process that writes checkpoints, reports and figures (and in a single process)."
     return process_rank() == 0
 
+# %% ../nbs/02a_ranks.ipynb #a80102d5
+def group_size() -> int:
+    "Processes in the running `torch.distributed` group: 1 without one, whatever the environment says."
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+# %% ../nbs/02a_ranks.ipynb #844d3d32
 def barrier():
     "Wait until every process gets here (nothing to wait for in a single process)."
     if _group_ready(): dist.barrier()
 
+# %% ../nbs/02a_ranks.ipynb #ca9f8118
 def any_rank(flag:bool, # this process's answer
             ) -> bool: # the same on every process
     "True on every process when `flag` is True on at least one; decisions that stop training must agree."
@@ -50,11 +57,6 @@ def any_rank(flag:bool, # this process's answer
     t = torch.tensor([int(bool(flag))], device=_comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
-
-# %% ../nbs/02a_ranks.ipynb #a80102d5
-def group_size() -> int:
-    "Processes in the running `torch.distributed` group: 1 without one, whatever the environment says."
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 # %% ../nbs/02a_ranks.ipynb #2951e485
 def leave_process_group():

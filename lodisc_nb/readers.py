@@ -211,9 +211,6 @@ def _check_labels(labels, classes, ids, what, source):
                              f"({len(bad)} such image(s)); the class list has {len(classes)} classes")
 
 # %% ../nbs/00b_readers.ipynb #341c5126
-FASHION_MNIST_PATH = Path('/usr/share/datasets/fashion-mnist')
-FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
-
 def read_idx(fn) -> torch.Tensor:
     "An IDX file (the MNIST format, optionally .gz) as a uint8 tensor."
     fn = Path(fn)
@@ -226,6 +223,10 @@ def read_idx(fn) -> torch.Tensor:
     body = raw[4 + 4 * nd:]
     if len(body) < need: raise ValueError(f"{fn}: truncated IDX file ({len(body)} bytes of data, {need} expected for shape {dims})")
     return torch.frombuffer(bytearray(body[:need]), dtype=torch.uint8).view(*dims)
+
+# %% ../nbs/00b_readers.ipynb #d0e4b74b
+FASHION_MNIST_PATH = Path('/usr/share/datasets/fashion-mnist')
+FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
 
 def _idx_file(root, stem):
     for name in (stem, stem + '.gz'):

@@ -20,16 +20,17 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # %% ../nbs/00_sets.ipynb #80d4999b
-def _chan(v, x):
-    "A per-channel constant shaped to broadcast over `x` (..., 3, H, W), on its device."
-    return torch.as_tensor(v, dtype=torch.float32, device=x.device).view(3, 1, 1)
-
 def to_float(x:torch.Tensor # images, uint8 0..255 or float 0..1
             ) -> torch.Tensor:
     "Images as float32 in 0..1 (uint8 is divided by 255; floats are kept)."
     if x.dtype == torch.uint8: return x.float().div_(255)
     if not x.is_floating_point(): raise TypeError(f"images must be uint8 (0..255) or float (0..1), got {x.dtype}")
     return x.float()
+
+# %% ../nbs/00_sets.ipynb #1c8d5572
+def _chan(v, x):
+    "A per-channel constant shaped to broadcast over `x` (..., 3, H, W), on its device."
+    return torch.as_tensor(v, dtype=torch.float32, device=x.device).view(3, 1, 1)
 
 def normalize(x:torch.Tensor, # images (..., 3, H, W): uint8 0..255 or float 0..1
               mean=IMAGENET_MEAN, # per-channel mean (of 0..1 images)
@@ -39,6 +40,7 @@ def normalize(x:torch.Tensor, # images (..., 3, H, W): uint8 0..255 or float 0..
     if x.ndim < 3 or x.shape[-3] != 3: raise ValueError(f"normalize wants images (..., 3, H, W), got shape {tuple(x.shape)}")
     return (to_float(x) - _chan(mean, x)) / _chan(std, x)
 
+# %% ../nbs/00_sets.ipynb #972b3939
 def denormalize(x:torch.Tensor, # normalised images (..., 3, H, W)
                 mean=IMAGENET_MEAN, # the mean used by `normalize`
                 std=IMAGENET_STD, # the std used by `normalize`

@@ -117,6 +117,7 @@ class Mlp(nn.Module):
     def __init__(self, dim, hidden): super().__init__(); self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)
     def forward(self, x): return self.fc2(self.act(self.fc1(x)))
 
+# %% ../nbs/01_vit.ipynb #80ea4635
 class DropPath(nn.Module):
     "Stochastic depth: in training, zero a residual branch for a random fraction `p` of the samples (rescaling the rest)."
     def __init__(self, p=0.): super().__init__(); self.p = p
@@ -318,6 +319,7 @@ def pos_embed_similarity(model): # a ViT (or a position table (1+N, D) / (N, D) 
     h, w = model.grid_size
     return (pe @ pe.T).view(-1, h, w)
 
+# %% ../nbs/01_vit.ipynb #973361d7
 def show_pos_embed_similarity(model,      # a ViT
                               ax=None,    # matplotlib axes; a new figure if None
                               figsize=(3, 3), # size of a new figure
@@ -397,16 +399,7 @@ def read_checkpoint(path): # a .pth/.pt/.bin (torch.save) or .safetensors file
                          "vit_from_timm('<timm model name>', checkpoint=path).")
     return torch.load(path, map_location='cpu', weights_only=True)
 
-def _unwrap(sd, prefix=None):
-    for k in ('state_dict', 'model', 'module'):
-        if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]
-    if not isinstance(sd, dict): raise TypeError(f"expected a state dict, got {type(sd).__name__}.")
-    if sd and all(k.startswith('module.') for k in sd): sd = {k[7:]: v for k, v in sd.items()}
-    if prefix:
-        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-        if not sd: raise KeyError(f"no key of the checkpoint starts with prefix {prefix!r}.")
-    return {k: v for k, v in sd.items() if not k.startswith('head.')}
-
+# %% ../nbs/01_vit.ipynb #5ca50e3e
 def check_state_dict(model, sd):
     "Raise a ValueError naming every missing, unexpected and mis-shaped key of `sd` for `model`."
     own = model.state_dict()
@@ -426,6 +419,17 @@ def check_state_dict(model, sd):
         msg.append("pos_embed differs: the checkpoint was made for another image or patch size; build the ViT with that "
                    "size, or load through vit_from_timm(name, checkpoint=..., img_size=...), which resamples it")
     raise ValueError('\n  '.join(msg))
+
+# %% ../nbs/01_vit.ipynb #90520f41
+def _unwrap(sd, prefix=None):
+    for k in ('state_dict', 'model', 'module'):
+        if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]
+    if not isinstance(sd, dict): raise TypeError(f"expected a state dict, got {type(sd).__name__}.")
+    if sd and all(k.startswith('module.') for k in sd): sd = {k[7:]: v for k, v in sd.items()}
+    if prefix:
+        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+        if not sd: raise KeyError(f"no key of the checkpoint starts with prefix {prefix!r}.")
+    return {k: v for k, v in sd.items() if not k.startswith('head.')}
 
 def load_checkpoint(model,        # the ViT to load into
                     src,          # a state dict, or a file (.pth / .bin / .safetensors)
@@ -546,6 +550,7 @@ def is_timm_folder(path) -> bool:
     "True for a folder holding a config.json (a timm / Hugging Face model folder)."
     return Path(path).is_dir() and (Path(path) / 'config.json').is_file()
 
+# %% ../nbs/01_vit.ipynb #ad839835
 def timm_folder_weights(folder) -> Path:
     "The weights file of a timm model folder (the one timm reads first); a clear error when `folder` is no such folder."
     folder = Path(folder).expanduser()
@@ -557,6 +562,7 @@ def timm_folder_weights(folder) -> Path:
         if (folder / n).is_file(): return folder / n
     raise FileNotFoundError(f"{folder} has a config.json but no weights file ({', '.join(TIMM_FOLDER_FILES)})")
 
+# %% ../nbs/01_vit.ipynb #c676ef71
 def load_timm_folder(folder,     # a timm model folder: config.json + model.safetensors (or pytorch_model.bin)
                      check=True, # verify that our feature equals timm's on a random batch
                      **kwargs):  # timm.create_model arguments, e.g. img_size (the position embedding is resampled)
