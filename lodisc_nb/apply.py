@@ -12,7 +12,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import matplotlib.pyplot as plt
-from .data import IMAGE_EXTS, IMAGENET_MEAN, IMAGENET_STD, read_images, normalize, denormalize, _warn_list
+from .data import IMAGE_EXTS, IMAGENET_MEAN, IMAGENET_STD, read_images, normalize, denormalize
+from .readers import _warn_list
 from .vit import TIMM_FOLDER_FILES, is_timm_folder, load_timm_folder
 from .eval import embed, retrieval_metrics
 from .viz import nearest_neighbours, show_retrieval

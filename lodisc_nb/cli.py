@@ -174,6 +174,10 @@ def check_classes(args, names:list=None, # the class names of --data (None: chec
                                       "see labels of the target classes; make the two lists disjoint")
 
 # %% ../nbs/09_cli.ipynb #6f4467ea
+def _current_pretrained(pretrained, data:str):
+    "`pretrained` in today's name: 'toy' (the old name of the supervised start on the toy's other species) is 'supervised' on toy data."
+    return 'supervised' if pretrained == 'toy' and data == 'toy' else pretrained
+
 def parse_args(argv=None) -> argparse.Namespace:
     "Parse and check `lodisc-train` arguments (exits with status 2 and a clear message on bad ones)."
     p = arg_parser()
@@ -204,7 +208,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--{given[0].replace('_', '-')} needs --pretrained supervised (it describes the supervised start); add it, or drop --{given[0].replace('_', '-')}")
     if a.init_epochs is not None and a.pretrained not in ('toy', 'supervised'):
         p.error(f"--init-epochs needs --pretrained supervised (the epochs of the supervised start), not --pretrained {a.pretrained}")
-    if a.pretrained == 'toy' and a.data == 'toy': a.pretrained = 'supervised'   # the old name of the same start
+    a.pretrained = _current_pretrained(a.pretrained, a.data)
     if a.pretrained == 'supervised' and a.init_data in ('cub', 'cars', 'aircraft', 'folder') and a.init_data != a.data and a.init_path is None:
         p.error(f"--init-data {a.init_data} needs --init-path (the folder the dataset was extracted to)")
     if a.init_path is not None and not a.init_path.exists(): p.error(f"--init-path {a.init_path} does not exist")
@@ -444,7 +448,7 @@ def _current_names(cfg:dict) -> dict:
     "Saved run settings in today's names: `init` became `pretrained`, and its value 'toy' on toy data 'supervised'."
     cfg = dict(cfg)
     if 'init' in cfg and 'pretrained' not in cfg: cfg['pretrained'] = cfg.pop('init')
-    if cfg.get('pretrained') == 'toy' and cfg.get('data', 'toy') == 'toy': cfg['pretrained'] = 'supervised'
+    if 'pretrained' in cfg: cfg['pretrained'] = _current_pretrained(cfg['pretrained'], cfg.get('data', 'toy'))
     return cfg
 
 # %% ../nbs/09_cli.ipynb #05ef030c

@@ -24,8 +24,6 @@ from fastai.data.core import DataLoaders
 from .sets import *
 from .augment import *
 from .readers import *
-from .readers import _warn_list   # lodisc_nb.apply read it from here
-import torch.nn as nn
 
 # %% ../nbs/00c_data.ipynb #89b22762
 _all_ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'to_float', 'normalize', 'denormalize', 'FGVCSet', 'toy_glyphs', 'toy_fgvc', 'show_image', 'show_set', 'resize_uint8', 'resize_set', 'ClassSubsetError', 'class_indices', 'select_classes', 'limit_train_per_class', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_colour', 'gaussian_blur', 'resized_crop', 'crop_boxes', 'TwoViews', 'show_views', 'ImageReadError', 'read_image', 'read_images', 'ImageFiles', 'carve_valid', 'read_idx', 'FASHION_MNIST_PATH', 'FASHION_CLASSES', 'fashion_mnist', 'cub200', 'stanford_cars', 'fgvc_aircraft', 'IMAGE_EXTS', 'image_folder', 'DATASETS']
