@@ -316,12 +316,16 @@ def evaluate(learn, # a trained LoDisc or MoCo v3 learner
              keep_ratio:float=0.3, # for the localisation score
              progress:bool=True,
             ) -> dict:
-    "Retrieval, kNN, linear probe and localisation on the test split (nothing selected on it)."
+    "Retrieval, kNN, linear probe and localisation on the test split (nothing selected on it); retrieval and kNN on the validation split too, to choose settings on."
     t0 = time.time()
     test_dl = dls[2]
     (fte, lte), (ftr, ltr), (fva, lva) = (embed(learn, d, progress=progress) for d in (test_dl, dls.sets['train'], dls.valid))
     res = {k: v for k, v in retrieval_metrics(fte, lte, ks=(1, 5)).items() if k in ('rank1', 'rank5', 'mAP')}
     res['knn'] = knn_accuracy(ftr, ltr, fte, lte, k=20, t=0.07)
+    res['valid_knn'] = knn_accuracy(ftr, ltr, fva, lva, k=20, t=0.07)   # what a sweep may choose on (never the test numbers)
+    if (torch.bincount(lva) >= 2).any():        # retrieval needs a class with two validation images
+        val = retrieval_metrics(fva, lva, ks=(1,))
+        res['valid_rank1'], res['valid_mAP'] = val['rank1'], val['mAP']
     probe = probe_features((ftr, ltr), (fva, lva), (fte, lte), n_classes=dls.c, epochs=probe_epochs)
     res['linear_top1'] = probe['top1']
     if dls.c > 5: res['linear_top5'] = probe['top5']   # with 5 classes or fewer, top-5 is 1 by definition: left out
@@ -336,11 +340,14 @@ def evaluate(learn, # a trained LoDisc or MoCo v3 learner
 
 # %% ../nbs/09_cli.ipynb #5f3e58bc
 COLUMNS = {'rank1': 'Rank-1', 'rank5': 'Rank-5', 'mAP': 'mAP', 'knn': 'kNN', 'linear_top1': 'linear top-1',
-           'linear_top5': 'linear top-5', 'on_part': 'kept on part', 'on_part_random': 'random on part'}
+           'linear_top5': 'linear top-5', 'on_part': 'kept on part', 'on_part_random': 'random on part',
+           'valid_rank1': 'valid Rank-1', 'valid_mAP': 'valid mAP', 'valid_knn': 'valid kNN'}
 
-def results_table(results:dict) -> str:
+def results_table(results:dict, # `{method: metrics}`
+                  valid:bool=False, # also the validation split's columns (the report shows the test's)
+                 ) -> str:
     "A markdown table of `{method: metrics}` (the columns that are present)."
-    cols = [c for c in COLUMNS if any(c in r for r in results.values())]
+    cols = [c for c in COLUMNS if any(c in r for r in results.values()) and (valid or not c.startswith('valid_'))]
     rows = ["| method | " + " | ".join(COLUMNS[c] for c in cols) + " |", "|---|" + "---|" * len(cols)]
     rows += [f"| {m} | " + " | ".join(f"{r[c]:.3f}" if c in r else "–" for c in cols) + " |" for m, r in results.items()]
     return "\n".join(rows)

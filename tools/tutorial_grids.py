@@ -1,12 +1,15 @@
-"""Run the slow grids of tutorials 02, 03 and 04 in parallel, on a GPU if there is one, into the cache they read.
+"""Run the slow grids of tutorials 02, 03, 03a and 04 in parallel, on a GPU if there is one, into the cache they read.
 
     python tools/tutorial_grids.py                      # all of them, 2 at a time (a 2-core CPU: hours)
+    python tools/tutorial_grids.py --pages 03a          # only the garments page (its sweep, then its grid: ~1.5 h)
     python tools/tutorial_grids.py --jobs 8 --device cuda --deadline-s 420 --pack runs.tar.gz
 
 The tutorials' slow cells call `run_grid` on the same folders (`lodisc_cache_dir()/tutorial0X/...`); `run_one`
 caches each run's metrics there, so after this script the notebooks read the results instead of training.
 The runs and their options are taken from the notebooks themselves (the cells that define `RUNS`/`grid`,
-`runs` and `SWITCHES`/`jobs_for`), so there is one definition of each grid. With `--deadline-s`, no run
+`runs` and `SWITCHES`/`jobs_for`; 03a's `sweep_jobs`, `choose_scale`, `keep_jobs`, `choose_keep` and `grid_jobs`), so
+there is one definition of each grid. Tutorial 03a chooses its settings on the validation split first: its sweep runs,
+then its keep-ratio pair at the chosen crop scale, then its grid at the chosen settings. With `--deadline-s`, no run
 starts after the deadline and unfinished ones are abandoned (finished ones stay cached).
 """
 import argparse, json, os, sys, tarfile, time
@@ -17,25 +20,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def notebook_defs(name, marker):
-    "Execute the import cells of `nbs/tutorials/{name}`, then the code cell that contains `marker`; return the namespace."
+def notebook_defs(name, *markers):
+    "Execute the import cells of `nbs/tutorials/{name}`, then the code cells that contain each of `markers`, in order; return the namespace."
     nb = json.loads((ROOT / 'nbs' / 'tutorials' / name).read_text())
     code = [''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code']
     imports = [s for s in code if s.strip() and all(l.startswith(('import ', 'from ')) for l in s.strip().splitlines())]
     ns = {}
-    for s in imports + [next(s for s in code if marker in s)]: exec(s, ns)
+    for s in imports + [next(s for s in code if m in s) for m in markers]: exec(s, ns)
     return ns
 
 
-def all_jobs(device, cache):
-    "Every run of the three tutorials' slow cells, once each (tutorial 04 shares folders with 02), most wanted first."
-    t02 = notebook_defs('02_lodisc_vs_mocov3.ipynb', 'def grid')
-    t03 = notebook_defs('03_fashion_mnist.ipynb', 'def runs')
-    t04 = notebook_defs('04_paper_vs_official_code.ipynb', 'def jobs_for')
-    _, j02 = t02['grid']([0, 1, 2], cache / 'tutorial02', epochs=20, device=device)
-    j02.sort(key=lambda j: (j['pretrained'] != 'supervised', j['seed']))        # the supervised start is the main question
-    j04 = t04['jobs_for']([0, 1], cache, epochs=20, device=device)
-    j03 = t03['runs']([0, 1, 2], cache / 'tutorial03', epochs=20, max_train_per_class=500, device=device)
+def garment_defs():
+    "Tutorial 03a's definitions: the class lists, the base options and `job`, the sweep and its choices, the grid."
+    return notebook_defs('03a_garments.ipynb', 'GARMENTS, OTHERS =', 'def job(', 'def sweep_jobs', 'def grid_jobs')
+
+
+def all_jobs(device, cache, pages=('02', '03', '04')):
+    "Every run of the slow cells of tutorials 02, 03 and 04 (or of `pages`), once each (04 shares folders with 02), most wanted first."
+    j02 = j03 = j04 = []
+    if '02' in pages:
+        _, j02 = notebook_defs('02_lodisc_vs_mocov3.ipynb', 'def grid')['grid']([0, 1, 2], cache / 'tutorial02', epochs=20, device=device)
+        j02.sort(key=lambda j: (j['pretrained'] != 'supervised', j['seed']))        # the supervised start is the main question
+    if '04' in pages: j04 = notebook_defs('04_paper_vs_official_code.ipynb', 'def jobs_for')['jobs_for']([0, 1], cache, epochs=20, device=device)
+    if '03' in pages:
+        j03 = notebook_defs('03_fashion_mnist.ipynb', 'def runs')['runs']([0, 1, 2], cache / 'tutorial03', epochs=20, max_train_per_class=500, device=device)
     seen, jobs = set(), []
     for j in j02 + j03 + j04:
         if j['out'] not in seen: seen.add(j['out']); jobs.append(j)
@@ -56,38 +64,74 @@ def pack(cache, dest):
                 tar.add(f, arcname=str(f.relative_to(cache)))
 
 
+def garment_phases(device, cache):
+    "Tutorial 03a's runs in the order the page chooses them: a generator of job lists, each given the metrics of the last."
+    ns = garment_defs()
+    root, dev = cache / 'tutorial03a', dict(device=device)
+    sweep = [{**j, **dev} for j in ns['sweep_jobs'](root)]
+    got = yield sweep
+    scale = ns['choose_scale']([got[j['out']] for j in sweep])
+    keep = [{**j, **dev} for j in ns['keep_jobs'](root, scale)]
+    got = yield keep
+    keep_ratio = ns['choose_keep']([got[j['out']] for j in keep])
+    print(f"tutorial03a: chosen on valid: crop scale {scale}, keep ratio {keep_ratio}", flush=True)
+    yield [{**j, **dev} for j in ns['grid_jobs'](root, [0, 1, 2], scale, keep_ratio)[1]]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--jobs', type=int, default=2, help='runs at the same time')
     ap.add_argument('--device', default=None, help="default: cuda if available, else cpu")
     ap.add_argument('--deadline-s', type=float, default=None, help='start no run after this many seconds')
     ap.add_argument('--pack', default=None, help='write the metrics of all cached runs to this .tar.gz at the end')
+    ap.add_argument('--pages', default='02,03,04,03a', help='which tutorials, e.g. 03a or 02,04')
     a = ap.parse_args()
+    pages = set(a.pages.split(','))
     import torch
     from lodisc_nb.learner import lodisc_cache_dir
     from lodisc_nb.experiments import _run_one_job
     device = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     cache, t0 = lodisc_cache_dir(), time.time()
-    jobs = all_jobs(device, cache)
+    jobs = all_jobs(device, cache, pages)
     threads = max(1, (os.cpu_count() or 1) // a.jobs)
-    print(f"{len(jobs)} runs + the test-every-epoch run on {device}, {a.jobs} at a time, {threads} threads each", flush=True)
+    print(f"{len(jobs)} runs" + (" + the test-every-epoch run" if '04' in pages else '') + (" + tutorial 03a's sweep and grid" if '03a' in pages else '')
+          + f" on {device}, {a.jobs} at a time, {threads} threads each", flush=True)
     ex = cf.ProcessPoolExecutor(a.jobs, mp_context=mp.get_context('spawn'))
     left = lambda: float('inf') if a.deadline_s is None else a.deadline_s - (time.time() - t0)
-    pending, queue, done_n = {ex.submit(test_every_epoch_job, device): 'tutorial04/test_every_epoch'}, list(jobs), 0
-    def start_next():
-        j = queue.pop(0); pending[ex.submit(_run_one_job, {**j, '_threads': threads})] = str(Path(j['out']).relative_to(cache))
-    while queue and len(pending) < a.jobs: start_next()
-    while pending and left() > 0:
-        finished, _ = cf.wait(pending, timeout=None if a.deadline_s is None else left(), return_when=cf.FIRST_COMPLETED)
-        for f in finished:
-            name = pending.pop(f); done_n += 1
-            try:
-                r = f.result()
-                msg = {k: round(v, 3) for k, v in r.items()} if isinstance(r, dict) else f"{len(r)} epochs"
-            except Exception as e: msg = f"FAILED: {type(e).__name__}: {e}"
-            print(f"[{(time.time() - t0) / 60:5.1f} min] {name}: {msg}", flush=True)
-            if queue and left() > 0: start_next()
-    print(f"{done_n} finished, {len(pending)} abandoned, {len(queue)} not started, {(time.time() - t0) / 60:.1f} min", flush=True)
+    done = dict(n=0, abandoned=0, not_started=0)
+
+    def run_all(queue, first=None):
+        "Run `queue` (and the extra `first` job) through the pool; return {out: metrics} of the finished runs."
+        queue, got = list(queue), {}
+        pending = {} if first is None else {ex.submit(first[0], device): first[1]}
+        def start_next():
+            j = queue.pop(0); pending[ex.submit(_run_one_job, {**j, '_threads': threads})] = j['out']
+        while queue and len(pending) < a.jobs: start_next()
+        while pending and left() > 0:
+            finished, _ = cf.wait(pending, timeout=None if a.deadline_s is None else left(), return_when=cf.FIRST_COMPLETED)
+            for f in finished:
+                out = pending.pop(f); done['n'] += 1
+                try:
+                    r = f.result(); got[out] = r
+                    msg = {k: round(v, 3) for k, v in r.items()} if isinstance(r, dict) else f"{len(r)} epochs"
+                except Exception as e: msg = f"FAILED: {type(e).__name__}: {e}"
+                name = str(Path(out).relative_to(cache)) if Path(out).is_absolute() else out
+                print(f"[{(time.time() - t0) / 60:5.1f} min] {name}: {msg}", flush=True)
+                if queue and left() > 0: start_next()
+        done['abandoned'] += len(pending); done['not_started'] += len(queue)
+        return got
+
+    run_all(jobs, (test_every_epoch_job, 'tutorial04/test_every_epoch') if '04' in pages else None)
+    if '03a' in pages:
+        phases = garment_phases(device, cache)
+        try:
+            todo = next(phases)
+            while left() > 0:
+                got = run_all(todo)
+                if len(got) < len(todo): print("tutorial03a: a phase did not finish; its choices wait for the next call", flush=True); break
+                todo = phases.send(got)
+        except StopIteration: pass
+    print(f"{done['n']} finished, {done['abandoned']} abandoned, {done['not_started']} not started, {(time.time() - t0) / 60:.1f} min", flush=True)
     if a.pack: pack(cache, a.pack); print("packed", a.pack, flush=True)
     for p in list(getattr(ex, '_processes', {}).values()): p.kill()
     ex.shutdown(wait=False, cancel_futures=True)
