@@ -39,10 +39,14 @@ def test_garment_phases(tmp_path):
     assert [(j['method'], j['scale'], j['seed']) for j in sweep] == [(m, s, 0) for m in ('MoCo v3', 'LoDisc') for s in (0.5, 0.8, 0.2, 1.0)]
     assert all(j['classes'] == '0,2,4,6' and j['init_classes'] == '1,3,5,7,8,9' and j['device'] == 'cpu' for j in sweep)
     maps = [0.40, 0.40, 0.35, 0.37, 0.39, 0.41, 0.36, 0.38]   # MoCo v3 then LoDisc at 0.5 / 0.8 / 0.2 / 1: 0.8 has the best mean (0.405)
-    keep = phases.send({j['out']: {'valid_mAP': m} for j, m in zip(sweep, maps)})
+    second = phases.send({j['out']: {'valid_mAP': m} for j, m in zip(sweep, maps)})
+    keep, moco = second[:2], second[2:]
     assert [(j['method'], j['scale'], j.get('keep_ratio', 0.3)) for j in keep] == [('LoDisc', 0.8, 0.3), ('LoDisc', 0.8, 0.5)]
     assert keep[0]['out'] == sweep[5]['out']             # the sweep's own run, read from its cache
-    grid = phases.send({keep[0]['out']: {'valid_mAP': 0.41}, keep[1]['out']: {'valid_mAP': 0.45}})
+    assert [(j['method'], j['pretrained'], j['scale'], j['seed']) for j in moco] == [      # the grid's MoCo v3 runs beside them
+        ('MoCo v3', p, 0.8, s) for p in ('supervised', 'none') for s in (0, 1, 2)]
+    rest = phases.send({j['out']: {'valid_mAP': m} for j, m in zip(second, [0.41, 0.45] + [0.4] * 6)})
+    grid = moco + rest
     assert len(grid) == 18 and {j['scale'] for j in grid} == {0.8}
     assert Counter((j['method'], j['pretrained'], j.get('keep_ratio', 0.3)) for j in grid) == {
         ('MoCo v3', 'supervised', 0.3): 3, ('LoDisc', 'supervised', 0.5): 9, ('MoCo v3', 'none', 0.3): 3, ('LoDisc', 'none', 0.5): 3}

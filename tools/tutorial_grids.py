@@ -64,18 +64,19 @@ def pack(cache, dest):
                 tar.add(f, arcname=str(f.relative_to(cache)))
 
 
-def garment_phases(device, cache):
-    "Tutorial 03a's runs in the order the page chooses them: a generator of job lists, each given the metrics of the last."
+def garment_phases(device, cache, seeds=(0, 1, 2)):
+    "Tutorial 03a's runs in the order the page chooses them: a generator of job lists, each sent the metrics of the last."
     ns = garment_defs()
     root, dev = cache / 'tutorial03a', dict(device=device)
     sweep = [{**j, **dev} for j in ns['sweep_jobs'](root)]
     got = yield sweep
     scale = ns['choose_scale']([got[j['out']] for j in sweep])
     keep = [{**j, **dev} for j in ns['keep_jobs'](root, scale)]
-    got = yield keep
+    moco = [{**j, **dev} for j in ns['grid_jobs'](root, list(seeds), scale)[1] if j['method'] == 'MoCo v3']   # no keep ratio in them
+    got = yield keep + moco                            # so they run beside the keep-ratio pair
     keep_ratio = ns['choose_keep']([got[j['out']] for j in keep])
     print(f"tutorial03a: chosen on valid: crop scale {scale}, keep ratio {keep_ratio}", flush=True)
-    yield [{**j, **dev} for j in ns['grid_jobs'](root, [0, 1, 2], scale, keep_ratio)[1]]
+    yield [{**j, **dev} for j in ns['grid_jobs'](root, list(seeds), scale, keep_ratio)[1] if j['method'] != 'MoCo v3']
 
 
 def main():
