@@ -9,16 +9,15 @@ from __future__ import annotations
 import dataclasses, math, random, warnings
 import numpy as np
 import torch
-import torch.nn.functional as F
 from fastai.torch_core import get_model
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos
 from fastai.learner import Recorder, Metric, AvgMetric
 import fastai.callback.hook, fastai.callback.progress   # `Learner.summary`, progress bars
-from .data import TwoViews, FGVCSet, resize_uint8
-from .eval import embed, knn_accuracy, embed_all, _images_labels
-from .ranks import is_main_process, barrier, any_rank, process_rank, n_processes
+from .data import TwoViews, resize_uint8
+from .eval import knn_accuracy, embed_all, _images_labels
+from .ranks import process_rank, n_processes
 from fastai.distributed import DistributedDL
 
 # %% auto #0

@@ -10,24 +10,21 @@ __all__ = ['DATA_CHOICES', 'METHODS', 'COLUMNS', 'add_config_flags', 'lodisc_con
            'evaluate', 'results_table', 'hardware', 'write_report', 'EpochLines', 'epoch_lines', 'main', 'cli']
 
 # %% ../nbs/09_cli.ipynb #daa89ec7
-import argparse, contextlib, dataclasses, json, math, os, sys, time, warnings
-from dataclasses import dataclass, asdict, field
+import argparse, contextlib, dataclasses, json, os, sys, time
 from pathlib import Path
 import torch
-import matplotlib
 import matplotlib.pyplot as plt
-from fastcore.basics import ifnone, defaults
+from fastcore.basics import defaults
 from fastai.imports import noop   # fastai's own (`no_logging` sets it), not fastcore's
 import fastprogress.fastprogress
 from fastai.torch_core import set_seed
 from fastai.data.core import DataLoaders
-from .data import (toy_fgvc, toy_glyphs, load_dataset, ssl_dls, DATASETS, FGVCSet, FASHION_CLASSES, select_classes,
+from .data import (toy_fgvc, toy_glyphs, load_dataset, ssl_dls, FASHION_CLASSES, select_classes,
     class_indices, ClassSubsetError, limit_train_per_class)
-import torch.nn.functional as F
 from .model import LoDiscConfig, config_help
 from .learner import lodisc_learner, mocov3_learner, supervised_init, export_backbone
 from .checkpoints import Checkpoint, StopOnNaN, NonFiniteLossError, resume_from
-from .vit import vit_to_timm, is_timm_folder
+from .vit import is_timm_folder
 from .distributed import setup_distributed, ddp_ctx
 from .ranks import is_main_process, barrier, leave_process_group
 from fastai.callback.progress import CSVLogger, ProgressCallback
@@ -390,7 +387,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
     (out / 'metrics.json').write_text(json.dumps(meta, indent=2))
     enc = get_model(main.model).encoder
     bb = _folder(out, 'LoDisc' if 'LoDisc' in learners else next(iter(learners))) / 'backbone'
-    md = [f"# lodisc-train report", "",
+    md = ["# lodisc-train report", "",
           f"Data `{args.data}`, {len(dls.sets['train'])} training / {len(dls.sets['valid'])} validation / {len(test)} test "
           f"images at {args.img_size} px" + (f" of {len(dls.classes)} classes ({', '.join(map(str, dls.classes))})"
                                                if getattr(args, 'classes', None) else '') +

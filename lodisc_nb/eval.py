@@ -12,7 +12,6 @@ __all__ = ['embed', 'retrieval_metrics_loop', 'retrieval_metrics', 'knn_accuracy
 # %% ../nbs/05_eval.ipynb #cfb09ba4
 import math, copy, functools, random
 from contextlib import ExitStack, contextmanager
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

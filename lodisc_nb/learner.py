@@ -6,7 +6,7 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/learner.html.md"""
 
 # %% ../nbs/07_learner.ipynb #e5fd318c
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json, os, re, tempfile, warnings
+import dataclasses, hashlib, json, os, re, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -15,13 +15,13 @@ from fastcore.basics import ifnone, listify
 from fastcore.meta import delegates
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
-from fastai.torch_core import no_random, get_model
+from fastai.torch_core import no_random
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.all   # fit_one_cycle, lr_find, to_fp16, summary, progress bars, SaveModelCallback, CSVLogger ...
-from .data import (toy_fgvc, ssl_dls, TwoViews, normalize, FGVCSet, load_dataset, select_classes,
+from .data import (ssl_dls, TwoViews, normalize, FGVCSet, load_dataset, select_classes,
     limit_train_per_class, _dataset_key)
 from .vit import ARCHS, ViT, create_vit, read_checkpoint, load_checkpoint, save_timm_folder, is_timm_folder, timm_folder_weights
 from .model import LoDisc, LoDiscConfig, check_batch_size

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import ifnone, patch
-from .vit import ViT, create_vit
+from .vit import ViT
 from .mask import _FUSIONS, fuse_cls_attention, select_patches, random_patches, oracle_patches, mask_pixels, n_keep
 from .losses import lodisc_loss
 from .ranks import group_size

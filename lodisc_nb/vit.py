@@ -6,7 +6,6 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/vit.html.md"""
 
 # %% ../nbs/01_vit.ipynb #819cb54f
 from __future__ import annotations
-import math
 from pathlib import Path
 import torch
 import torch.nn as nn
