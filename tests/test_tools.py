@@ -46,10 +46,28 @@ def test_garment_phases(tmp_path):
     assert [(j['method'], j['pretrained'], j['scale'], j['seed']) for j in moco] == [      # the grid's MoCo v3 runs beside them
         ('MoCo v3', p, 0.8, s) for p in ('supervised', 'none') for s in (0, 1, 2)]
     rest = phases.send({j['out']: {'valid_mAP': m} for j, m in zip(second, [0.41, 0.45] + [0.4] * 6)})
-    grid = moco + rest
+    grid, full = moco + rest[:-2], rest[-2:]
+    assert [(j['method'], j['scale'], j.get('keep_ratio', 0.3), j['seed'], j['init_epochs']) for j in full] == [
+        ('MoCo v3', 0.8, 0.3, 0, 60), ('LoDisc', 0.8, 0.5, 0, 60)]          # all the training images, a 60-epoch start
+    assert all('max_train_per_class' not in j and Path(j['out']).parent.name == 'all-images' for j in full)
+    assert all(j['max_train_per_class'] == 1000 for j in grid)
     assert len(grid) == 18 and {j['scale'] for j in grid} == {0.8}
     assert Counter((j['method'], j['pretrained'], j.get('keep_ratio', 0.3)) for j in grid) == {
         ('MoCo v3', 'supervised', 0.3): 3, ('LoDisc', 'supervised', 0.5): 9, ('MoCo v3', 'none', 0.3): 3, ('LoDisc', 'none', 0.5): 3}
+
+
+def test_garment_command_reads_its_report(tmp_path, monkeypatch):
+    "Tutorial 03a's plain command: with its metrics.json in the cache, its results are read (test metrics, seconds), nothing trains."
+    import json
+    out = tmp_path / 'tutorial03a' / 'command'; out.mkdir(parents=True)
+    res = {'LoDisc': {'rank1': 0.7, 'mAP': 0.45}, 'MoCo v3': {'rank1': 0.69, 'mAP': 0.44}}
+    secs = {'data and init': 5., 'LoDisc': 100., 'LoDisc evaluation': 20., 'MoCo v3': 80., 'MoCo v3 evaluation': 10.}
+    (out / 'metrics.json').write_text(json.dumps(dict(results=res, seconds=secs)))
+    monkeypatch.setenv('LODISC_CACHE', str(tmp_path))
+    assert tutorial_grids.garment_command('cpu') == {'LoDisc rank1': 0.7, 'LoDisc mAP': 0.45, 'MoCo v3 rank1': 0.69, 'MoCo v3 mAP': 0.44}
+    ns = tutorial_grids.garment_defs()
+    assert ns['command_results'](out)['LoDisc']['seconds'] == 120. and ns['command_results'](out)['MoCo v3']['seconds'] == 90.
+    assert ns['COMMAND'] == ['--data', 'fashion-mnist', '--classes', '0,2,4,6', '--init', 'supervised', '--init-classes', '1,3,5,7,8,9']
 
 
 def test_pages(tmp_path):

@@ -1,7 +1,7 @@
 """Run the slow grids of tutorials 02, 03, 03a and 04 in parallel, on a GPU if there is one, into the cache they read.
 
     python tools/tutorial_grids.py                      # all of them, 2 at a time (a 2-core CPU: hours)
-    python tools/tutorial_grids.py --pages 03a          # only the garments page (its sweep, then its grid: ~1.5 h)
+    python tools/tutorial_grids.py --pages 03a          # only the garments page (sweep, grid, all-images runs, command: ~4 h)
     python tools/tutorial_grids.py --jobs 8 --device cuda --deadline-s 420 --pack runs.tar.gz
 
 The tutorials' slow cells call `run_grid` on the same folders (`lodisc_cache_dir()/tutorial0X/...`); `run_one`
@@ -9,10 +9,11 @@ caches each run's metrics there, so after this script the notebooks read the res
 The runs and their options are taken from the notebooks themselves (the cells that define `RUNS`/`grid`,
 `runs` and `SWITCHES`/`jobs_for`; 03a's `sweep_jobs`, `choose_scale`, `keep_jobs`, `choose_keep` and `grid_jobs`), so
 there is one definition of each grid. Tutorial 03a chooses its settings on the validation split first: its sweep runs,
-then its keep-ratio pair at the chosen crop scale, then its grid at the chosen settings. With `--deadline-s`, no run
+then its keep-ratio pair at the chosen crop scale, then its grid and its two all-images runs at the chosen settings,
+and last its plain `lodisc-train` command (every other option at its default) into `tutorial03a/command`. With `--deadline-s`, no run
 starts after the deadline and unfinished ones are abandoned (finished ones stay cached).
 """
-import argparse, json, os, sys, tarfile, time
+import argparse, functools, json, os, sys, tarfile, time
 import concurrent.futures as cf, multiprocessing as mp
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def notebook_defs(name, *markers):
 
 def garment_defs():
     "Tutorial 03a's definitions: the class lists, the base options and `job`, the sweep and its choices, the grid."
-    return notebook_defs('03a_garments.ipynb', 'GARMENTS, OTHERS =', 'def job(', 'def sweep_jobs', 'def grid_jobs')
+    return notebook_defs('03a_garments.ipynb', 'GARMENTS, OTHERS =', 'def job(', 'def sweep_jobs', 'def grid_jobs', 'FULL = ', 'COMMAND = ')
 
 
 def all_jobs(device, cache, pages=('02', '03', '04')):
@@ -76,7 +77,20 @@ def garment_phases(device, cache, seeds=(0, 1, 2)):
     got = yield keep + moco                            # so they run beside the keep-ratio pair
     keep_ratio = ns['choose_keep']([got[j['out']] for j in keep])
     print(f"tutorial03a: chosen on valid: crop scale {scale}, keep ratio {keep_ratio}", flush=True)
-    yield [{**j, **dev} for j in ns['grid_jobs'](root, list(seeds), scale, keep_ratio)[1] if j['method'] != 'MoCo v3']
+    yield ([{**j, **dev} for j in ns['grid_jobs'](root, list(seeds), scale, keep_ratio)[1] if j['method'] != 'MoCo v3']
+           + [{**j, **dev} for j in ns['full_jobs'](root, scale, keep_ratio)])     # seed 0 on all the training images
+
+
+def garment_command(device, threads=None):
+    "Tutorial 03a's plain command (`COMMAND`, every other option its default) into `tutorial03a/command`, unless its report is there."
+    import torch
+    from lodisc_nb.learner import lodisc_cache_dir
+    from lodisc_nb.cli import main as lodisc_train
+    ns, out = garment_defs(), lodisc_cache_dir() / 'tutorial03a' / 'command'
+    if not (out / 'metrics.json').is_file():
+        if threads: torch.set_num_threads(threads)
+        if lodisc_train(ns['COMMAND'] + ['--out', str(out), '--device', device, '--quiet']) != 0: raise RuntimeError(f"lodisc-train failed in {out}")
+    return {f"{m} {k}": r[k] for m, r in ns['command_results'](out).items() for k in ('rank1', 'mAP')}
 
 
 def main():
@@ -132,6 +146,7 @@ def main():
                 if len(got) < len(todo): print("tutorial03a: a phase did not finish; its choices wait for the next call", flush=True); break
                 todo = phases.send(got)
         except StopIteration: pass
+        if left() > 0: run_all([], (functools.partial(garment_command, threads=threads), 'tutorial03a/command'))
     print(f"{done['n']} finished, {done['abandoned']} abandoned, {done['not_started']} not started, {(time.time() - t0) / 60:.1f} min", flush=True)
     if a.pack: pack(cache, a.pack); print("packed", a.pack, flush=True)
     for p in list(getattr(ex, '_processes', {}).values()): p.kill()
