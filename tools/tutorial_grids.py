@@ -82,15 +82,12 @@ def garment_phases(device, cache, seeds=(0, 1, 2)):
 
 
 def garment_command(device, threads=None):
-    "Tutorial 03a's plain command (`COMMAND`, every other option its default) into `tutorial03a/command`, unless its report is there."
+    "Tutorial 03a's plain command (`run_command`: every other option its default) into `tutorial03a/command`, unless its report is there."
     import torch
     from lodisc_nb.learner import lodisc_cache_dir
-    from lodisc_nb.cli import main as lodisc_train
     ns, out = garment_defs(), lodisc_cache_dir() / 'tutorial03a' / 'command'
-    if not (out / 'metrics.json').is_file():
-        if threads: torch.set_num_threads(threads)
-        if lodisc_train(ns['COMMAND'] + ['--out', str(out), '--device', device, '--quiet']) != 0: raise RuntimeError(f"lodisc-train failed in {out}")
-    return {f"{m} {k}": r[k] for m, r in ns['command_results'](out).items() for k in ('rank1', 'mAP')}
+    if threads: torch.set_num_threads(threads)
+    return {f"{m} {k}": r[k] for m, r in ns['run_command'](out, '--device', device, '--quiet').items() for k in ('rank1', 'mAP')}
 
 
 def main():
