@@ -6,8 +6,9 @@ Docs: https://lodisc-nb.github.io/lodisc_nb/cli.html.md"""
 
 # %% auto #0
 __all__ = ['DATA_CHOICES', 'METHODS', 'COLUMNS', 'add_config_flags', 'lodisc_config', 'arg_parser', 'init_source',
-           'check_classes', 'parse_args', 'make_dls', 'initial_weights', 'EpochCSV', 'train_method', 'attention_masks',
-           'evaluate', 'results_table', 'hardware', 'write_report', 'EpochLines', 'epoch_lines', 'main', 'cli']
+           'check_classes', 'parse_args', 'make_dls', 'initial_weights', 'EpochCSV', 'method_folder', 'train_method',
+           'attention_masks', 'evaluate', 'results_table', 'hardware', 'write_report', 'EpochLines', 'epoch_lines',
+           'main', 'cli']
 
 # %% ../nbs/09_cli.ipynb #daa89ec7
 import argparse, contextlib, dataclasses, json, os, sys, time
@@ -269,17 +270,22 @@ class EpochCSV(CSVLogger):
         if len(log) < len(self.recorder.metric_names): return self.old_logger(log)   # an epoch skipped by a resume
         super()._write_line(log)
 
+# %% ../nbs/09_cli.ipynb #72b6d622
+def method_folder(out, # the run's `--out` folder
+                  method:str, # 'LoDisc' or 'MoCo v3'
+                 ) -> Path:
+    "The folder one method of a `lodisc-train` run writes into: `out/lodisc` or `out/mocov3`."
+    return Path(out) / method.lower().replace(' ', '')
+
 # %% ../nbs/09_cli.ipynb #4b707496
 METHODS = {'LoDisc': lodisc_learner, 'MoCo v3': mocov3_learner}
-
-def _folder(out, method): return Path(out) / method.lower().replace(' ', '')
 
 def train_method(method:str, # 'LoDisc' or 'MoCo v3'
                  dls, args, init, # loaders, parsed arguments, initial weights (`initial_weights`)
                  progress:bool=True, # progress bars, the epoch table and messages
                 ):
     "Build the method's learner and pre-train it (or continue it, with `--resume`); returns the Learner."
-    folder = _folder(args.out, method); folder.mkdir(parents=True, exist_ok=True)
+    folder = method_folder(args.out, method); folder.mkdir(parents=True, exist_ok=True)
     kw = dict(arch=args.arch, img_size=args.img_size, patch_size=args.patch_size, pretrained=init,
               config=lodisc_config(args), seed=args.seed,
               lr=args.lr, path=folder, compile=args.compile,
@@ -369,7 +375,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
     out = Path(args.out)
     figs = {}
     for m, learn in learners.items():
-        folder = _folder(out, m)
+        folder = method_folder(out, m)
         export_backbone(learn, folder / 'backbone')   # config.json + model.safetensors: timm's local-dir: / hub format
         figs[f'{m} training'] = _savefig(show_dashboard(learn), out / f"curves_{folder.name}.png")
     main = learners.get('LoDisc') or next(iter(learners.values()))
@@ -386,7 +392,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
                 hardware=hardware(dev), device=dev, torch=torch.__version__, seconds=seconds, results=results)
     (out / 'metrics.json').write_text(json.dumps(meta, indent=2))
     enc = get_model(main.model).encoder
-    bb = _folder(out, 'LoDisc' if 'LoDisc' in learners else next(iter(learners))) / 'backbone'
+    bb = method_folder(out, 'LoDisc' if 'LoDisc' in learners else next(iter(learners))) / 'backbone'
     md = ["# lodisc-train report", "",
           f"Data `{args.data}`, {len(dls.sets['train'])} training / {len(dls.sets['valid'])} validation / {len(test)} test "
           f"images at {args.img_size} px" + (f" of {len(dls.classes)} classes ({', '.join(map(str, dls.classes))})"
@@ -402,7 +408,7 @@ def write_report(args, dls, learners:dict, results:dict, seconds:dict) -> Path:
     md += [f"## {title}\n\n![{title}]({name})\n" for title, name in figs.items()]
     md += ["## Files", "",
            "- `metrics.json`: configuration, hardware, times, metrics",
-           *[f"- `{_folder(out, m).name}/checkpoint.pth` (resume with `--resume`), `history.csv`, `backbone/` "
+           *[f"- `{method_folder(out, m).name}/checkpoint.pth` (resume with `--resume`), `history.csv`, `backbone/` "
              "(the encoder: `config.json` + `model.safetensors`)" for m in learners], "",
            f"Use a backbone: timm loads the folder offline, with the same class-token features as our encoder "
            f"({enc.embed_dim} wide, {enc.img_size} px images); `lodisc-embed` embeds a folder of your images with it:", "", "```python",

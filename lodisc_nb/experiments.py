@@ -13,7 +13,7 @@ from pathlib import Path
 import tempfile
 import torch
 from .distributed import setup_distributed
-from .cli import (arg_parser, parse_args, make_dls, initial_weights, train_method, evaluate, _folder, _current_names,
+from .cli import (arg_parser, parse_args, make_dls, initial_weights, train_method, evaluate, method_folder, _current_names,
     METHODS, lodisc_config)
 from .checkpoints import resume_from
 
@@ -38,7 +38,7 @@ def run_one(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
     args = run_args(options, out)
     args.device = setup_distributed(args.device)
     cfg = {k: str(v) if isinstance(v, (Path, torch.device)) else v for k, v in vars(args).items() if k not in ('out', 'device', 'resume')}
-    cache = _folder(out, method) / 'metrics.json'
+    cache = method_folder(out, method) / 'metrics.json'
     if cache.is_file():   # options added since the cache was written count as their defaults; renamed ones, as renamed
         old, defaults = json.loads(cache.read_text()), vars(arg_parser().parse_args([]))
         if all(_current_names(old['config']).get(k, defaults.get(k)) == v for k, v in cfg.items()): return old['metrics']
@@ -77,7 +77,7 @@ def load_run(method:str='LoDisc', # 'LoDisc' or 'MoCo v3'
             ) -> tuple: # (the trained Learner, its loaders)
     "The trained learner of a finished `run_one` and its loaders, to look at (figures, embeddings) without training again."
     args = run_args(options, out)
-    ckpt = _folder(out, method) / 'checkpoint.pth'
+    ckpt = method_folder(out, method) / 'checkpoint.pth'
     if not ckpt.is_file():
         raise FileNotFoundError(f"no trained {method} in {out} ({ckpt} is missing): run run_one({method!r}, out=..., **options) first")
     args.device = setup_distributed(args.device)

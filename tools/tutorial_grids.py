@@ -1,17 +1,19 @@
 """Run the slow grids of tutorials 02, 03, 03a and 04 in parallel, on a GPU if there is one, into the cache they read.
 
     python tools/tutorial_grids.py                      # all of them, 2 at a time (a 2-core CPU: hours)
-    python tools/tutorial_grids.py --pages 03a          # only the garments page (sweep, grid, all-images runs, command: ~4 h)
+    python tools/tutorial_grids.py --pages 03a          # only the garments page (34 runs and the command: ~5 h on two cores)
     python tools/tutorial_grids.py --jobs 8 --device cuda --deadline-s 420 --pack runs.tar.gz
 
 The tutorials' slow cells call `run_grid` on the same folders (`lodisc_cache_dir()/tutorial0X/...`); `run_one`
 caches each run's metrics there, so after this script the notebooks read the results instead of training.
 The runs and their options are taken from the notebooks themselves (the cells that define `RUNS`/`grid`,
-`runs` and `SWITCHES`/`jobs_for`; 03a's `sweep_jobs`, `choose_scale`, `keep_jobs`, `choose_keep` and `grid_jobs`), so
-there is one definition of each grid. Tutorial 03a chooses its settings on the validation split first: its sweep runs,
-then its keep-ratio pair at the chosen crop scale, then its grid and its two all-images runs at the chosen settings,
-and last its plain `lodisc-train` command (every other option at its default) into `tutorial03a/command`. With `--deadline-s`, no run
-starts after the deadline and unfinished ones are abandoned (finished ones stay cached).
+`runs` and `SWITCHES`/`jobs_for`; 03a's `sweep_jobs`, `choose_scale`, `keep_jobs`, `choose_keep`, `grid_jobs`,
+`full_jobs`, `long_jobs` and `choose_epochs`), so there is one definition of each grid. Tutorial 03a chooses its
+settings on the validation split first: its sweep runs, then its keep-ratio pair at the chosen crop scale, then its
+grid, its two all-images runs and seed 0 at 45 epochs at the chosen settings, then three seeds at the epochs chosen
+on valid (15 or 45) and MoCo v3 on all the images at those epochs, and last its plain `lodisc-train` command (every other option at its default) into
+`tutorial03a/command`. With `--deadline-s`, no run starts after the deadline and unfinished ones are abandoned
+(finished ones stay cached).
 """
 import argparse, functools, json, os, sys, tarfile, time
 import concurrent.futures as cf, multiprocessing as mp
@@ -32,8 +34,9 @@ def notebook_defs(name, *markers):
 
 
 def garment_defs():
-    "Tutorial 03a's definitions: the class lists, the base options and `job`, the sweep and its choices, the grid."
-    return notebook_defs('03a_garments.ipynb', 'GARMENTS, OTHERS =', 'def job(', 'def sweep_jobs', 'def grid_jobs', 'FULL = ', 'COMMAND = ')
+    "Tutorial 03a's definitions: the class lists, the base options and `job`, the sweep and its choices, the grid, the longer runs, the command."
+    return notebook_defs('03a_garments.ipynb', 'GARMENTS, OTHERS =', 'def job(', 'def sweep_jobs', 'def chosen(', 'def grid_jobs', 'FULL = ',
+                         'def long_jobs', 'COMMAND = ')
 
 
 def all_jobs(device, cache, pages=('02', '03', '04')):
@@ -75,10 +78,19 @@ def garment_phases(device, cache, seeds=(0, 1, 2)):
     keep = [{**j, **dev} for j in ns['keep_jobs'](root, scale)]
     moco = [{**j, **dev} for j in ns['grid_jobs'](root, list(seeds), scale)[1] if j['method'] == 'MoCo v3']   # no keep ratio in them
     got = yield keep + moco                            # so they run beside the keep-ratio pair
+    seen = dict(got)
     keep_ratio = ns['choose_keep']([got[j['out']] for j in keep])
     print(f"tutorial03a: chosen on valid: crop scale {scale}, keep ratio {keep_ratio}", flush=True)
-    yield ([{**j, **dev} for j in ns['grid_jobs'](root, list(seeds), scale, keep_ratio)[1] if j['method'] != 'MoCo v3']
-           + [{**j, **dev} for j in ns['full_jobs'](root, scale, keep_ratio)])     # seed 0 on all the training images
+    long0 = [{**j, **dev} for j in ns['long_jobs'](root, [0], scale, keep_ratio)[1]]
+    got = yield ([{**j, **dev} for j in ns['grid_jobs'](root, list(seeds), scale, keep_ratio)[1] if j['method'] != 'MoCo v3']
+                 + [{**j, **dev} for j in ns['full_jobs'](root, scale, keep_ratio)]     # seed 0 on all the training images
+                 + long0)                                                               # seed 0 at 45 epochs
+    seen = seen | got
+    grid0 = ns['grid_jobs'](root, [0], scale, keep_ratio)[1][:2]                        # seed 0 of MoCo v3 and LoDisc, 15 epochs
+    epochs = ns['choose_epochs']({ns['BASE']['epochs']: [seen[j['out']] for j in grid0], long0[0]['epochs']: [seen[j['out']] for j in long0]})
+    print(f"tutorial03a: chosen on valid: {epochs} epochs", flush=True)
+    yield ([{**j, **dev} for j in ns['long_jobs'](root, list(seeds), scale, keep_ratio, epochs)[1]]
+           + [{**j, **dev} for j in ns['full_jobs'](root, scale, keep_ratio, epochs=epochs)[:1]])   # MoCo v3 on all the images at those epochs
 
 
 def garment_command(device, threads=None):
