@@ -160,3 +160,13 @@ def test_run_all_reports_a_crash(tmp_path, monkeypatch):
     assert crash['ratio'] == '—' and crash['met'].startswith('no number (failed')
     assert good['ratio'] == 60.0 and good['met'] == 'yes' and good['machine'] == 'test machine'
     assert 'boom: this script fails on purpose' in out.read_text()
+
+
+def test_arch_cost_quick():
+    "bench/arch.py at its tiny size: one row per encoder, vit_micro's ratio to itself exactly 1, ViT-Tiny's parameter count ~9.7x."
+    import arch
+    os.environ['BENCH_QUICK'] = '1'
+    try: rows = arch.main(['--device', 'cpu'])
+    finally: os.environ.pop('BENCH_QUICK')
+    assert [r['arch'] for r in rows] == ['vit_micro', 'vit_tiny'] and rows[0]['vs_vit_micro'] == 1.0
+    assert round(rows[0]['params_M'], 6) == 0.557184 and round(rows[1]['params_M'], 6) == 5.379264
